@@ -1,0 +1,203 @@
+"""Robust downloads (resume, retries, checksums) and safe archive extraction, with only the stdlib.
+
+``download_file`` streams to ``<dest>.part``; if that file exists (an earlier run was interrupted) it
+asks the server for the rest with an HTTP ``Range`` request, and starts over if the server ignores it
+(answers 200 instead of 206). Connection errors are retried with exponential backoff, each retry
+resuming where the last one stopped. At the end the sha256 is checked (when given) and the file is
+renamed to ``dest`` in one step, so ``dest`` is either absent or complete and correct.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+__all__ = ["ChecksumError", "DownloadError", "sha256sum", "download_file", "extract_archive"]
+
+USER_AGENT = "esrgan_lib-downloader/0.1"
+
+
+class DownloadError(RuntimeError):
+    """A download failed for good (HTTP error, or connection errors after all retries)."""
+
+
+class ChecksumError(DownloadError):
+    """The downloaded file's sha256 differs from the expected one (the bad file is deleted)."""
+
+
+def sha256sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _progress_bar(total: int | None, initial: int, desc: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=desc)
+
+
+def _fetch(url: str, part: Path, *, timeout: float, progress: bool, chunk: int) -> None:
+    """One attempt: append the rest of ``url`` to ``part`` (or rewrite it if Range is ignored)."""
+    have = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": USER_AGENT}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:  # our partial file is already complete (or longer than the file)
+            length = e.headers.get("Content-Range", "").rpartition("/")[2]
+            if length.isdigit() and int(length) == have:
+                return
+            part.unlink()  # inconsistent partial file: start over on the next attempt
+            raise ConnectionError(f"server refused the resume request for {url}; restarting") from e
+        raise
+    with response:
+        if have and response.status == 206:
+            mode = "ab"
+        else:  # 200: server ignored Range (or nothing to resume) -> whole file from the start
+            mode, have = "wb", 0
+        length = response.headers.get("Content-Length")
+        total = have + int(length) if length is not None and length.isdigit() else None
+        bar = _progress_bar(total, have, Path(part.name).stem, progress)
+        received = 0
+        try:
+            with open(part, mode) as f:
+                while block := response.read(chunk):
+                    f.write(block)
+                    received += len(block)
+                    if bar is not None:
+                        bar.update(len(block))
+        finally:
+            if bar is not None:
+                bar.close()
+        if length is not None and length.isdigit() and received < int(length):
+            raise ConnectionError(f"connection closed after {received} of {length} bytes from {url}")
+
+
+def download_file(
+    url: str,
+    dest: str | os.PathLike,
+    sha256: str | None = None,
+    *,
+    retries: int = 3,
+    timeout: float = 30,
+    progress: bool = True,
+    chunk: int = 1 << 20,
+    backoff: float = 1.0,
+) -> Path:
+    """Download ``url`` to ``dest`` (resumable, retried, checksum-verified); returns ``Path(dest)``.
+
+    Args:
+        url: http(s) URL.
+        dest: final file path; parent folders are created.
+        sha256: expected hex digest. If ``dest`` already exists with this checksum nothing is
+            downloaded; with ``sha256=None`` an existing ``dest`` is trusted as is. A mismatch after
+            downloading raises ``ChecksumError`` and deletes the bad file.
+        retries: extra attempts after a connection error or timeout (each resumes the partial file);
+            waits ``backoff * 2**k`` seconds before retry ``k``. HTTP errors such as 404 are not retried.
+        timeout: socket timeout in seconds (connect and each read).
+        progress: show a tqdm progress bar.
+        chunk: read size in bytes.
+    """
+    dest = Path(dest)
+    sha256 = sha256.lower() if sha256 else None
+    if dest.exists():
+        if sha256 is None or sha256sum(dest) == sha256:
+            return dest
+        dest.unlink()  # stale or corrupt copy: download again
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+
+    for attempt in range(retries + 1):
+        try:
+            _fetch(url, part, timeout=timeout, progress=progress, chunk=chunk)
+            break
+        except urllib.error.HTTPError as e:
+            raise DownloadError(f"HTTP {e.code} {e.reason} while downloading {url}") from e
+        except (OSError, http.client.HTTPException) as e:  # URLError, timeouts, resets, IncompleteRead
+            if attempt == retries:
+                raise DownloadError(
+                    f"could not download {url} after {retries + 1} attempt(s): {e}. "
+                    f"The partial file {part} is kept; run again to resume."
+                ) from e
+            time.sleep(backoff * 2**attempt)
+
+    if sha256 is not None:
+        got = sha256sum(part)
+        if got != sha256:
+            part.unlink()
+            raise ChecksumError(
+                f"checksum mismatch for {url}: expected sha256 {sha256}, got {got}; the file was deleted"
+            )
+    os.replace(part, dest)
+    return dest
+
+
+def _check_member(root: Path, name: str, shown: Path) -> None:
+    """Refuse archive member ``name`` if extracting it under ``root`` would land outside ``root``."""
+    target = (root / name).resolve()
+    if not target.is_relative_to(root.resolve()):
+        raise ValueError(f"refusing to extract {name!r}: it would be written outside {shown}")
+
+
+def extract_archive(archive: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
+    """Extract a .zip, .tar, .tar.gz/.tgz or .tar.bz2/.tar.xz archive into ``out_dir``; returns it.
+
+    Members with absolute paths, ``..`` components or links pointing outside ``out_dir`` are
+    refused (``ValueError``) before anything is written. The archive is extracted into a hidden
+    temporary folder inside ``out_dir`` first and its entries are moved into place at the end, so
+    an interrupted extraction never leaves half-written entries in ``out_dir``. Existing entries
+    in ``out_dir`` are kept; an entry of the same name is replaced.
+    """
+    archive, out_dir = Path(archive), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=out_dir))  # same file system: cheap moves
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                for name in zf.namelist():
+                    _check_member(tmp, name, out_dir)
+                zf.extractall(tmp)
+        elif tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as tf:
+                members = tf.getmembers()
+                for m in members:
+                    _check_member(tmp, m.name, out_dir)
+                    if m.issym() or m.islnk():
+                        link = m.linkname if m.islnk() else str(Path(m.name).parent / m.linkname)
+                        _check_member(tmp, link, out_dir)
+                    if m.isdev():
+                        raise ValueError(f"refusing to extract device file {m.name!r} from {archive}")
+                if hasattr(tarfile, "data_filter"):
+                    tf.extractall(tmp, members=members, filter="data")
+                else:  # Python < 3.12 without the filter backport: members were checked above
+                    tf.extractall(tmp, members=members)
+        else:
+            raise ValueError(f"{archive}: not a zip or tar archive")
+        for entry in tmp.iterdir():
+            target = out_dir / entry.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+            os.replace(entry, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir

@@ -1,0 +1,160 @@
+"""The notebooks' set-up cell, run the way Google Colab runs it.
+
+Every notebook starts with the same code cell (``SETUP_CELL`` below). On Colab (``google.colab`` imported) it
+pip-installs ``esrgan_lib`` from the course repository and must leave Colab's own torch alone; elsewhere it
+installs nothing. These tests execute the cell with a stand-in ``google.colab`` module and an intercepted
+``subprocess.run``, check the pip command it builds, and then run that very command with ``--dry-run
+--report`` against this checkout to show pip would install esrgan_lib without touching torch.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+REPO = Path(__file__).resolve().parents[1]
+
+SETUP_CELL = """\
+# Set-up: on Colab, install esrgan_lib from the course repository (Colab's own torch is kept); locally, nothing to do.
+import os, subprocess, sys
+if "google.colab" in sys.modules:
+    spec = os.environ.get("ESRGAN_LIB_SPEC", "esrgan_lib @ git+https://github.com/esrgan-course/esrgan-course")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", spec], check=True)
+from esrgan_lib.profiles import get_profile
+PROFILE = get_profile()  # "smoke" (CI), "cpu" (laptop) or "gpu" (Colab GPU); set ESRGAN_PROFILE to choose
+print("profile:", PROFILE)"""  # noqa: E501 (the exact text of the notebooks)
+
+FORBIDDEN_PIP_ARGS = {
+    "--upgrade",
+    "-U",
+    "--force-reinstall",
+    "--upgrade-strategy",
+    "--ignore-installed",
+    "-I",
+}
+
+
+def _first_code_cell(path: Path) -> str:
+    cells = json.loads(path.read_text())["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert code, f"{path.name} has no code cell"
+    return "".join(code[0]["source"])
+
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks yet")
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_every_notebook_starts_with_the_setup_cell(notebook):
+    assert _first_code_cell(notebook).strip() == SETUP_CELL.strip(), (
+        f"{notebook.name}: the first code cell differs from the course's set-up cell"
+    )
+
+
+def _run_cell(monkeypatch, *, colab: bool, spec: str | None = None) -> tuple[list[list[str]], dict]:
+    """Execute ``SETUP_CELL``; returns (argv of every subprocess.run call, the cell's namespace)."""
+    calls: list[list[str]] = []
+
+    def fake_run(argv, *args, **kwargs):
+        calls.append(list(argv))
+        return subprocess.CompletedProcess(argv, 0)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    if colab:
+        google = types.ModuleType("google")
+        google.colab = types.ModuleType("google.colab")
+        monkeypatch.setitem(sys.modules, "google", google)
+        monkeypatch.setitem(sys.modules, "google.colab", google.colab)
+    else:
+        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    if spec is None:
+        monkeypatch.delenv("ESRGAN_LIB_SPEC", raising=False)
+    else:
+        monkeypatch.setenv("ESRGAN_LIB_SPEC", spec)
+    monkeypatch.setenv("ESRGAN_PROFILE", "smoke")
+    namespace: dict = {}
+    exec(compile(SETUP_CELL, "<set-up cell>", "exec"), namespace)
+    return calls, namespace
+
+
+def _check_pip_argv(argv: list[str]) -> Requirement:
+    """Check the cell's pip command: this python's pip, one esrgan_lib requirement, nothing forced."""
+    assert argv[:4] == [sys.executable, "-m", "pip", "install"], argv
+    options = [a for a in argv[4:] if a.startswith("-")]
+    specs = [a for a in argv[4:] if not a.startswith("-")]
+    assert not FORBIDDEN_PIP_ARGS & set(options), f"pip must not upgrade/reinstall anything: {argv}"
+    assert len(specs) == 1, f"expected exactly one requirement, got {specs}"
+    assert not any("torch" in a.lower() for a in argv), f"the set-up cell must not install torch: {argv}"
+    requirement = Requirement(specs[0])
+    assert canonicalize_name(requirement.name) == canonicalize_name("esrgan_lib"), requirement
+    return requirement
+
+
+def test_on_colab_the_cell_pip_installs_the_repository_and_not_torch(monkeypatch, capsys):
+    calls, namespace = _run_cell(monkeypatch, colab=True)
+    assert len(calls) == 1, calls
+    requirement = _check_pip_argv(calls[0])
+    assert requirement.url and requirement.url.startswith("git+https://github.com/"), requirement.url
+    assert namespace["PROFILE"] == "smoke"
+    assert "profile: smoke" in capsys.readouterr().out
+
+
+def test_on_colab_the_spec_can_be_overridden(monkeypatch):
+    calls, _ = _run_cell(monkeypatch, colab=True, spec="esrgan_lib @ file:///tmp/esrgan-course")
+    assert len(calls) == 1 and calls[0][-1] == "esrgan_lib @ file:///tmp/esrgan-course", calls
+
+
+def test_outside_colab_the_cell_installs_nothing(monkeypatch, capsys):
+    calls, namespace = _run_cell(monkeypatch, colab=False)
+    assert calls == []
+    assert namespace["PROFILE"] == "smoke"
+    assert "profile: smoke" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_cells_pip_command_installs_esrgan_lib_and_keeps_torch(monkeypatch, tmp_path):
+    """Run the cell's own pip command (pointed at this checkout) as a dry run; read pip's install report."""
+    torch = pytest.importorskip("torch")
+    calls, _ = _run_cell(monkeypatch, colab=True, spec=f"esrgan_lib @ {REPO.as_uri()}")
+    monkeypatch.undo()  # the real subprocess.run from here on
+    argv = calls[0]
+    _check_pip_argv(argv)
+    report_path = tmp_path / "report.json"
+    dry_run = [
+        *argv[:4],
+        "--dry-run",
+        "--report",
+        str(report_path),
+        "--no-build-isolation",
+        "--disable-pip-version-check",
+        *argv[4:],
+    ]
+    try:
+        proc = subprocess.run(dry_run, capture_output=True, text=True, timeout=300, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.skip("pip --dry-run took longer than 300 s (no network to the package index?)")
+    if proc.returncode != 0 and any(
+        s in proc.stderr for s in ("NewConnectionError", "Network is unreachable")
+    ):
+        pytest.skip(f"pip needs the package index and cannot reach it: {proc.stderr[-300:]}")
+    assert proc.returncode == 0, f"{' '.join(dry_run)}\n{proc.stderr[-3000:]}"
+    report = json.loads(report_path.read_text())
+    to_install = {
+        canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"] for item in report["install"]
+    }
+    assert "esrgan-lib" in to_install, to_install
+    assert "torch" not in to_install, f"pip would replace torch {torch.__version__}: {to_install}"
+    # Nothing that is already installed (Colab's numpy, torchvision, Pillow, ...) is replaced either.
+    from importlib.metadata import distributions
+
+    installed = {canonicalize_name(d.metadata["Name"]) for d in distributions() if d.metadata["Name"]}
+    replaced = sorted(set(to_install) & installed - {"esrgan-lib"})
+    assert replaced == [], f"pip would reinstall/upgrade already-installed packages: {replaced}"

@@ -1,0 +1,253 @@
+"""download_file and extract_archive against a local HTTP server on 127.0.0.1 (no internet needed)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import socket
+import tarfile
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from esrgan_lib.data.download import ChecksumError, DownloadError, download_file, extract_archive
+
+FAST = {"retries": 2, "timeout": 5, "backoff": 0.01, "progress": False, "chunk": 4096}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    def do_GET(self):
+        srv = self.server.state
+        path = self.path.split("?")[0]
+        srv.requests.append((path, self.headers.get("Range")))
+        data = srv.files.get(path)
+        if data is None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        start = 0
+        rng = self.headers.get("Range")
+        if rng and not srv.ignore_range:
+            start = int(rng.removeprefix("bytes=").split("-")[0])
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        if srv.cut_after:  # simulate a dropped connection: send part of the body, then hang up
+            cut = srv.cut_after.pop(0)
+            self.wfile.write(body[:cut])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+
+class LocalServer:
+    """A threaded HTTP server on 127.0.0.1 serving ``files`` ({"/path": bytes}); supports Range.
+
+    Knobs: ``ignore_range`` (answer 200 with the whole file), ``cut_after`` (list of byte counts:
+    each of the next requests sends only that many body bytes, then closes the connection).
+    ``requests`` records (path, Range header) of every request.
+    """
+
+    def __init__(self, files: dict[str, bytes] | None = None):
+        self.files = dict(files or {})
+        self.requests: list[tuple[str, str | None]] = []
+        self.ignore_range = False
+        self.cut_after: list[int] = []
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.state = self
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+def _payload(n: int = 50_000, seed: int = 0) -> bytes:
+    return bytes((i * 7919 + seed) % 251 for i in range(n))
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def server():
+    data = _payload()
+    with LocalServer({"/file.bin": data}) as srv:
+        srv.data = data
+        yield srv
+
+
+def test_full_download_with_checksum(server, tmp_path):
+    dest = download_file(f"{server.url}/file.bin", tmp_path / "sub" / "f.bin", _sha(server.data), **FAST)
+    assert dest == tmp_path / "sub" / "f.bin"
+    assert dest.read_bytes() == server.data
+    assert not (tmp_path / "sub" / "f.bin.part").exists()
+    assert server.requests == [("/file.bin", None)]
+
+
+def test_existing_file_with_right_checksum_is_not_downloaded_again(server, tmp_path):
+    dest = tmp_path / "f.bin"
+    dest.write_bytes(server.data)
+    download_file(f"{server.url}/file.bin", dest, _sha(server.data), **FAST)
+    assert server.requests == []
+    # a stale copy with the wrong content is replaced
+    dest.write_bytes(b"old")
+    download_file(f"{server.url}/file.bin", dest, _sha(server.data), **FAST)
+    assert dest.read_bytes() == server.data and len(server.requests) == 1
+
+
+def test_resume_from_partial_file_uses_range(server, tmp_path):
+    dest = tmp_path / "f.bin"
+    (tmp_path / "f.bin.part").write_bytes(server.data[:12_345])
+    download_file(f"{server.url}/file.bin", dest, _sha(server.data), **FAST)
+    assert dest.read_bytes() == server.data
+    assert server.requests == [("/file.bin", "bytes=12345-")]
+
+
+def test_complete_part_file_gets_416_and_is_kept(server, tmp_path):
+    dest = tmp_path / "f.bin"
+    (tmp_path / "f.bin.part").write_bytes(server.data)
+    download_file(f"{server.url}/file.bin", dest, _sha(server.data), **FAST)
+    assert dest.read_bytes() == server.data
+
+
+def test_server_ignoring_range_restarts_from_scratch(server, tmp_path):
+    server.ignore_range = True
+    dest = tmp_path / "f.bin"
+    (tmp_path / "f.bin.part").write_bytes(b"X" * 1000)  # garbage that must not survive
+    download_file(f"{server.url}/file.bin", dest, _sha(server.data), **FAST)
+    assert dest.read_bytes() == server.data
+    assert server.requests == [("/file.bin", "bytes=1000-")]
+
+
+def test_interrupted_connection_is_retried_and_resumed(server, tmp_path):
+    server.cut_after = [10_000, 5_000]  # two dropped connections, then a full answer
+    dest = download_file(f"{server.url}/file.bin", tmp_path / "f.bin", _sha(server.data), **FAST)
+    assert dest.read_bytes() == server.data
+    assert [r for _, r in server.requests] == [None, "bytes=10000-", "bytes=15000-"]
+
+
+def test_interruptions_beyond_retries_keep_part_file(server, tmp_path):
+    server.cut_after = [1000] * 10
+    with pytest.raises(DownloadError, match="after 2 attempt"):
+        download_file(f"{server.url}/file.bin", tmp_path / "f.bin", None, **{**FAST, "retries": 1})
+    assert not (tmp_path / "f.bin").exists()
+    assert (tmp_path / "f.bin.part").stat().st_size == 2000  # resumable later
+
+
+def test_wrong_checksum_raises_and_leaves_no_file(server, tmp_path):
+    dest = tmp_path / "f.bin"
+    with pytest.raises(ChecksumError, match="checksum mismatch"):
+        download_file(f"{server.url}/file.bin", dest, "0" * 64, **FAST)
+    assert not dest.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_404_is_a_clear_error_without_retries(server, tmp_path):
+    with pytest.raises(DownloadError, match="HTTP 404.*missing.bin"):
+        download_file(f"{server.url}/missing.bin", tmp_path / "m.bin", None, **FAST)
+    assert len(server.requests) == 1
+    assert not (tmp_path / "m.bin").exists()
+
+
+def test_unreachable_port_fails_after_retries(tmp_path):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now: connection refused
+    with pytest.raises(DownloadError, match="after 3 attempt"):
+        download_file(f"http://127.0.0.1:{port}/x.bin", tmp_path / "x.bin", None, **FAST)
+    assert not (tmp_path / "x.bin").exists()
+
+
+def test_progress_bar_does_not_break_download(server, tmp_path):
+    dest = download_file(
+        f"{server.url}/file.bin", tmp_path / "f.bin", _sha(server.data), **{**FAST, "progress": True}
+    )
+    assert dest.read_bytes() == server.data
+
+
+# ---------------------------------------------------------------------------------- extraction
+
+
+def _make_tar(path, members: dict[str, bytes]) -> None:
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+
+
+def test_extract_zip_and_targz(tmp_path):
+    members = {"top/a.txt": b"alpha", "top/sub/b.bin": _payload(300)}
+    with zipfile.ZipFile(tmp_path / "x.zip", "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    _make_tar(tmp_path / "x.tar.gz", members)
+    for archive in ("x.zip", "x.tar.gz"):
+        out = extract_archive(tmp_path / archive, tmp_path / f"out_{archive}")
+        for name, data in members.items():
+            assert (out / name).read_bytes() == data
+        assert sorted(p.name for p in out.iterdir()) == ["top"]  # the temporary folder is gone
+
+
+@pytest.mark.parametrize("bad", ["../evil.txt", "/tmp/evil_abs.txt", "ok/../../evil.txt"])
+def test_extract_refuses_paths_escaping_the_target(tmp_path, bad):
+    _make_tar(tmp_path / "bad.tar.gz", {"fine.txt": b"x", bad: b"evil"})
+    with zipfile.ZipFile(tmp_path / "bad.zip", "w") as zf:
+        zf.writestr("fine.txt", b"x")
+        zf.writestr(bad, b"evil")
+    for archive in ("bad.tar.gz", "bad.zip"):
+        with pytest.raises(ValueError, match="outside"):
+            extract_archive(tmp_path / archive, tmp_path / "out")
+        assert not (tmp_path / "out" / "fine.txt").exists()  # refused before writing anything
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_extract_refuses_symlink_out_of_target(tmp_path):
+    with tarfile.open(tmp_path / "link.tar", "w") as tf:
+        info = tarfile.TarInfo("link")
+        info.type = tarfile.SYMTYPE
+        info.linkname = "../../etc/passwd"
+        tf.addfile(info)
+    with pytest.raises(ValueError, match="outside"):
+        extract_archive(tmp_path / "link.tar", tmp_path / "out")
+
+
+def test_extract_rejects_non_archive(tmp_path):
+    (tmp_path / "plain.txt").write_text("not an archive")
+    with pytest.raises(ValueError, match="not a zip or tar"):
+        extract_archive(tmp_path / "plain.txt", tmp_path / "out")
