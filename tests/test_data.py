@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _http_server import LocalServer  # the local HTTP server used by the download tests
 from PIL import Image
-from test_download import LocalServer  # the local HTTP server used by the download tests
 
 from esrgan_lib.data import (
     SAMPLE_IMAGE_NAMES,
