@@ -1,0 +1,275 @@
+"""Benchmark: esrgan_lib's ``upscale`` against spandrel's ESRGAN called plainly (not a test).
+
+    python benchmarks/bench_upscale.py                 # 256x256, nf 64, nb 23, x4
+    python benchmarks/bench_upscale.py --size 128 --runs 3 --levers [--compile]
+    python benchmarks/bench_upscale.py --big --nf 8 --nb 1   # peak memory of a 2000x2000 tiled upscale
+
+Both models get the same random weights (one state dict, loaded into each) and the same input.
+spandrel runs as chaiNNer's CPU path does: fp32, contiguous tensors, ``torch.no_grad``. Ours runs
+``upscale(model, x)`` with its defaults. Printed: images/s of each, the ratio, the PSNR between
+the two outputs, and the peak resident memory of each phase measured in a fresh subprocess
+(``resource.getrusage`` max RSS; torch allocations are invisible to tracemalloc).
+
+``--levers`` also times the CPU options one by one (channels_last, inference_mode,
+torch.compile, mkldnn prepacking, bf16, tile batching) with their PSNR against the fp32 output:
+only what is faster *and* >= 40 dB stays a default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def make_models(nf: int, nb: int, scale: int = 4):
+    """(ours, spandrel's) with identical random weights, eval mode, on the CPU."""
+    from spandrel import ModelLoader
+
+    from esrgan_lib.checkpoint import load_generator, to_basicsr_keys
+    from esrgan_lib.models import RRDBNet
+
+    torch.manual_seed(0)
+    state = RRDBNet(nf=nf, nb=nb, scale=scale).state_dict()
+    ours = load_generator(to_basicsr_keys(state))
+    theirs = ModelLoader().load_from_state_dict({"params_ema": state}).model.eval()
+    return ours, theirs
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = ((a.clamp(0, 1) - b.clamp(0, 1)) ** 2).mean().item()
+    return float("inf") if mse == 0 else 10 * math.log10(1 / mse)
+
+
+def spandrel_call(model, x):
+    with torch.no_grad():
+        return model(x.contiguous())
+
+
+def timeit(fn, runs: int, warmup: int) -> tuple[float, torch.Tensor]:
+    """Median seconds per call, and the last output."""
+    out = None
+    for _ in range(warmup):
+        out = fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    times.sort()
+    return times[len(times) // 2], out
+
+
+# ----------------------------------------------------------------------------------------------
+# peak memory of one phase, in a fresh process
+
+
+def _reset_peak_rss() -> None:
+    """Linux: reset this process's peak RSS (VmHWM) so imports do not hide the phase's peak."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def _status_mb(field: str) -> float:
+    """A memory line of /proc/self/status (VmHWM: peak RSS, VmRSS: current) in MB."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource  # not Linux: the lifetime peak (includes imports)
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def phase(name: str, nf: int, nb: int, size: int, tile: int | None) -> dict:
+    import numpy as np
+
+    from esrgan_lib.inference import upscale
+
+    ours, theirs = make_models(nf, nb)
+    base = _status_mb("VmRSS")
+    _reset_peak_rss()
+    t = time.perf_counter()
+    if name == "spandrel":
+        spandrel_call(theirs, torch.rand(1, 3, size, size))
+    elif name == "ours":
+        upscale(ours, torch.rand(1, 3, size, size), tile=tile)
+    elif name == "big":
+        img = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+        upscale(ours, img, tile=tile)
+    return {"phase": name, "seconds": round(time.perf_counter() - t, 2),
+            "rss_before_mb": round(base), "peak_rss_mb": round(_status_mb("VmHWM"))}
+
+
+def run_phase(name: str, args, size: int, tile: int | None) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--phase", name, "--nf", str(args.nf),
+           "--nb", str(args.nb), "--size", str(size)] + (["--tile", str(tile)] if tile else [])
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode:
+        return {"phase": name, "error": res.stderr.strip().splitlines()[-1:]}
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------------------------
+# CPU levers
+
+
+def levers(ours, x, ref, runs, warmup, compile_too=False):
+    """Time each option of our path; PSNR against the fp32 spandrel output ``ref``."""
+    import copy
+
+    from esrgan_lib.inference import upscale
+    from esrgan_lib.runtime import cpu_has_bf16
+
+    rows = []
+
+    def add(name, fn):
+        try:
+            sec, out = timeit(fn, runs, warmup)
+            rows.append((name, sec, psnr(out.float(), ref)))
+        except Exception as e:  # report, do not stop the benchmark
+            rows.append((name, None, f"failed: {type(e).__name__}: {str(e).splitlines()[0][:80]}"))
+
+    plain = copy.deepcopy(ours)
+
+    def plain_call():
+        with torch.no_grad():
+            return plain(x)
+
+    add("fp32, contiguous, no_grad (plain)", plain_call)
+    cl = copy.deepcopy(ours).to(memory_format=torch.channels_last)
+
+    def cl_no_grad():
+        with torch.no_grad():
+            return cl(x.contiguous(memory_format=torch.channels_last))
+
+    def cl_inference():
+        with torch.inference_mode():
+            return cl(x.contiguous(memory_format=torch.channels_last))
+
+    add("+ channels_last, no_grad", cl_no_grad)
+    add("+ channels_last, inference_mode", cl_inference)
+    add("upscale() defaults", lambda: upscale(ours, x))
+    add("upscale() channels_last=False", lambda: upscale(ours, x, channels_last=False))
+    half = x.shape[-1] // 2
+    add(f"upscale() tile={half}, batch_tiles=1", lambda: upscale(ours, x, tile=half, tile_pad=8))
+    add(f"upscale() tile={half}, batch_tiles=4",
+        lambda: upscale(ours, x, tile=half, tile_pad=8, batch_tiles=4))
+
+    def mkldnn_call():
+        from torch.utils import mkldnn as mkldnn_utils
+
+        m = mkldnn_utils.to_mkldnn(copy.deepcopy(ours))
+        with torch.no_grad():
+            return m(x.to_mkldnn()).to_dense()
+
+    add("mkldnn prepacked weights (to_mkldnn)", mkldnn_call)
+
+    if cpu_has_bf16() or os.environ.get("BENCH_BF16"):
+        def bf16_call():
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                return cl(x.contiguous(memory_format=torch.channels_last))
+
+        add("bf16 autocast + channels_last", bf16_call)
+    else:
+        rows.append(("bf16 autocast", None, "skipped: no AMX/AVX512-BF16 on this CPU (emulated, slower)"))
+
+    if not compile_too:
+        rows.append(("torch.compile", None, "skipped (add --compile; compiling takes minutes on 2 cores)"))
+        return rows
+    try:
+        compiled = torch.compile(copy.deepcopy(ours).to(memory_format=torch.channels_last))
+
+        def compiled_call():
+            with torch.inference_mode():
+                return compiled(x.contiguous(memory_format=torch.channels_last))
+
+        t = time.perf_counter()
+        compiled_call()  # compilation
+        rows.append(("torch.compile: first call (compiles)", time.perf_counter() - t, ""))
+        add("torch.compile (inductor) + channels_last", compiled_call)
+    except Exception as e:
+        rows.append(("torch.compile", None, f"failed: {type(e).__name__}: {str(e).splitlines()[0][:80]}"))
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", type=int, default=256, help="input height and width (default 256)")
+    p.add_argument("--nf", type=int, default=64)
+    p.add_argument("--nb", type=int, default=23)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--levers", action="store_true", help="also time each CPU option")
+    p.add_argument("--compile", action="store_true", help="with --levers: also try torch.compile")
+    p.add_argument("--no-memory", action="store_true", help="skip the per-phase memory subprocesses")
+    p.add_argument("--big", action="store_true", help="peak memory of a 2000x2000 tiled upscale (slow)")
+    p.add_argument("--big-size", type=int, default=2000)
+    p.add_argument("--tile", type=int, default=None, help="tile for --big (default 256)")
+    p.add_argument("--phase", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if args.phase:
+        print(json.dumps(phase(args.phase, args.nf, args.nb, args.size, args.tile)))
+        return 0
+
+    from esrgan_lib.inference import upscale
+    from esrgan_lib.runtime import describe_hardware
+
+    print(f"hardware: {describe_hardware('cpu')}")
+    print(f"model: RRDBNet nf={args.nf} nb={args.nb} x4, random weights; input 1x3x{args.size}x{args.size}")
+    ours, theirs = make_models(args.nf, args.nb)
+    x = torch.rand(1, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
+
+    # interleaved (one of each per round), so a load change on a shared machine hits both alike
+    t_sp, t_us = [], []
+    for i in range(args.warmup + args.runs):
+        s, out_sp = timeit(lambda: spandrel_call(theirs, x), 1, 0)
+        u, out_us = timeit(lambda: upscale(ours, x), 1, 0)
+        if i >= args.warmup:
+            t_sp.append(s)
+            t_us.append(u)
+    t_sp, t_us = sorted(t_sp)[len(t_sp) // 2], sorted(t_us)[len(t_us) // 2]
+    print(f"spandrel (fp32, contiguous, no_grad): {1 / t_sp:.4f} images/s ({t_sp:.2f} s/image)")
+    print(f"esrgan_lib upscale() defaults:        {1 / t_us:.4f} images/s ({t_us:.2f} s/image)")
+    print(f"ratio (ours / spandrel): {t_sp / t_us:.2f}x")
+    print(f"PSNR ours vs spandrel: {psnr(out_us, out_sp):.1f} dB")
+
+    if not args.no_memory:
+        for name in ("spandrel", "ours"):
+            r = run_phase(name, args, args.size, None)
+            print(f"peak RSS [{name}, fresh process]: {r}")
+
+    if args.levers:
+        print(f"\nCPU levers (median of {args.runs}, PSNR vs spandrel fp32 output):")
+        for name, sec, q in levers(ours, x, out_sp, args.runs, args.warmup, args.compile):
+            shown = f"{sec:8.2f} s" if sec is not None else "       -  "
+            qs = f"{q:.1f} dB" if isinstance(q, float) else q
+            print(f"  {name:45s} {shown}  {qs}")
+
+    if args.big:
+        tile = args.tile or 256
+        r = run_phase("big", args, args.big_size, tile)
+        print(f"\n{args.big_size}x{args.big_size} x4, tile {tile}, nf={args.nf} nb={args.nb}: {r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,343 @@
+"""Upscaling whole images of any size, kind and bit depth with a trained generator.
+
+``upscale(model, image)`` returns the same kind of object it was given:
+
+===========================  ===============================================================
+input                        output
+===========================  ===============================================================
+PIL image                    PIL image, same mode (``P``/``CMYK``... come back as RGB/RGBA,
+                             ``1`` as ``L``; 16-bit ``I;16``/``I`` stay 16-bit; ``F`` is
+                             taken as 0..255)
+numpy uint8 / uint16         same dtype, same layout: (H, W), (H, W, 1), (H, W, 2) grey+alpha,
+                             (H, W, 3), (H, W, 4) RGBA; 16-bit goes to the model as float, never
+                             through 8 bit
+numpy float in [0, 1]        same dtype, clipped to [0, 1]
+torch (C, H, W)/(B, C, H, W)  same dtype and device; float in [0, 1] (or uint8), clipped
+===========================  ===============================================================
+
+How channels are handled (for an RGB model):
+
+- grey (1 channel): repeated to RGB, run, and the three output channels averaged back to one;
+- alpha (RGBA, grey+alpha): colour through the model; alpha upscaled separately, by default with
+  bicubic interpolation (``alpha="bicubic"``, cheap and smooth) or through the model as a grey
+  image (``alpha="model"``, sharper edges, costs one more pass). A fully opaque alpha is kept
+  exactly opaque without computing anything.
+
+Sizes: any size >= 2x2 pixels works; H and W are reflect-padded to ``model.min_multiple``
+(x1/x2 RRDBNets pixel-unshuffle) and the output cropped back to exactly ``(H * s, W * s)``.
+
+Tiling (``tile=N``): the image is cut into N x N low-resolution tiles, each read with ``tile_pad``
+extra pixels of context on every side, moved to the device on its own and run; the central part
+of each output is pasted into a CPU output tensor. Only one tile (or ``batch_tiles`` tiles) is on
+the device at a time, so device memory is bounded by the tile size; CPU memory holds the input
+and the float32 output image (about 12 bytes per output pixel for RGB, 768 MB for 2000x2000 x4).
+Tiles differ from the untiled result only where a tile's receptive field is cut by the context
+limit: with ``tile_pad=10`` and the random-weight models in the tests the difference is small
+(see ``tests/test_inference.py`` for the measured maximum and PSNR; trained models behave alike).
+
+Precision: ``"auto"`` follows ``esrgan_lib.runtime.pick_precision`` (fp32 on CPUs without bf16
+units, bf16 on AMX/AVX512-BF16 CPUs and Ampere+ GPUs, fp16 on older GPUs); ``"fp16"`` on a CPU
+falls back with a warning instead of failing with "Half not implemented". The model runs in
+``torch.inference_mode`` with channels_last memory format (measured faster on CPU).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from .runtime import autocast, pick_precision
+
+__all__ = ["upscale", "MIN_SIZE"]
+
+MIN_SIZE = 2  # smallest accepted height/width (reflect padding needs two pixels)
+
+
+# ----------------------------------------------------------------------------------------------
+# converting every input kind to a float tensor (B, C, H, W) in [0, 1] on the CPU and back
+
+_PIL_TO_ARRAY_MODE = {"1": "L", "P": None, "PA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB", "HSV": "RGB",
+                      "LAB": "RGB", "La": "LA", "RGBa": "RGBA", "RGBX": "RGB"}
+
+
+def _pil_to_array(img: Image.Image) -> tuple[np.ndarray, str | None]:
+    mode = img.mode
+    if mode in _PIL_TO_ARRAY_MODE:
+        target = _PIL_TO_ARRAY_MODE[mode]
+        if target is None:  # palette: keep transparency if it has any
+            target = "RGBA" if "transparency" in img.info else "RGB"
+        img = img.convert(target)
+        return np.asarray(img), None
+    if mode == "I":  # 32-bit int images from 16-bit files: values 0..65535
+        return np.clip(np.asarray(img), 0, 65535).astype(np.uint16), "I"
+    if mode == "F":  # PIL's float mode holds 0..255 (what ``convert("F")`` gives)
+        return np.clip(np.asarray(img, dtype=np.float32) / 255.0, 0, 1), "F"
+    return np.asarray(img), None
+
+
+def _array_to_pil(arr: np.ndarray, mode: str | None) -> Image.Image:
+    if mode == "I":
+        return Image.fromarray(arr.astype(np.int32), mode="I")
+    if mode == "F":
+        return Image.fromarray(arr.astype(np.float32) * 255.0, mode="F")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    return Image.fromarray(arr)
+
+
+def _array_to_tensor(arr: np.ndarray) -> torch.Tensor:
+    """(H, W[, C]) uint8/uint16/float array -> (1, C, H, W) float32 in [0, 1]."""
+    if arr.dtype == np.uint8:
+        x = torch.from_numpy(arr.astype(np.float32) / 255.0)
+    elif arr.dtype == np.uint16:
+        x = torch.from_numpy(arr.astype(np.float32) / 65535.0)  # straight to float, no 8-bit step
+    elif np.issubdtype(arr.dtype, np.floating):
+        if arr.size and (np.nanmin(arr) < -1e-3 or np.nanmax(arr) > 1 + 1e-3):
+            raise ValueError(
+                f"float images must be in [0, 1], got values in [{np.nanmin(arr):.3g}, {np.nanmax(arr):.3g}]"
+            )
+        x = torch.from_numpy(np.nan_to_num(arr).astype(np.float32)).clamp_(0, 1)
+    else:
+        raise TypeError(f"numpy images must be uint8, uint16 or float in [0, 1], got dtype {arr.dtype}")
+    if x.ndim == 2:
+        x = x[:, :, None]
+    if x.ndim != 3:
+        raise ValueError(f"numpy images must be (H, W) or (H, W, C), got shape {arr.shape}")
+    return x.permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def _tensor_to_array(y: torch.Tensor, like: np.ndarray) -> np.ndarray:
+    """(1, C, H, W) float -> array like ``like``; in place, so a big output is not copied twice."""
+    y = y[0].clamp_(0, 1)
+    if like.dtype in (np.uint8, np.uint16):
+        top = 255.0 if like.dtype == np.uint8 else 65535.0
+        y = y.mul_(top).round_()
+        y = y.to(torch.uint8) if like.dtype == np.uint8 else y
+    out = y.permute(1, 2, 0).numpy()
+    if like.ndim == 2:
+        out = out[:, :, 0]
+    return np.ascontiguousarray(out.astype(like.dtype, copy=False))
+
+
+def _to_float(image):
+    """(x (B, C, H, W) float32 CPU in [0, 1], restore(y) -> the caller's kind)."""
+    if isinstance(image, Image.Image):
+        arr, mode = _pil_to_array(image)
+        return _array_to_tensor(arr), lambda y: _array_to_pil(_tensor_to_array(y, arr), mode)
+    if isinstance(image, np.ndarray):
+        return _array_to_tensor(image), lambda y: _tensor_to_array(y, image)
+    if isinstance(image, torch.Tensor):
+        if image.ndim not in (3, 4):
+            raise ValueError(f"tensor images must be (C, H, W) or (B, C, H, W), got {tuple(image.shape)}")
+        x = image.detach().to("cpu", torch.float32)
+        if image.dtype == torch.uint8:
+            x = x / 255.0
+        elif not image.is_floating_point():
+            raise TypeError(f"tensor images must be float in [0, 1] or uint8, got {image.dtype}")
+        x = x if x.ndim == 4 else x[None]
+
+        def restore(y):
+            y = y.clamp_(0, 1)
+            y = y if image.ndim == 4 else y[0]
+            if image.dtype == torch.uint8:
+                y = y.mul_(255).round_()
+            return y.to(image.device, image.dtype)
+
+        return x.clamp(0, 1), restore
+    raise TypeError(f"upscale takes a PIL image, numpy array or torch tensor, got {type(image).__name__}")
+
+
+# ----------------------------------------------------------------------------------------------
+# running the model
+
+
+def _pad_to_multiple(x: torch.Tensor, m: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % m, (-w) % m
+    if not ph and not pw:
+        return x
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+class _Runner:
+    """Moves inputs to the device and runs the model under the chosen precision."""
+
+    def __init__(self, model, device, precision, channels_last):
+        self.model, self.device, self.precision = model, device, precision
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.scale = int(getattr(model, "scale", 1))
+        self.multiple = int(getattr(model, "min_multiple", 1))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, h, w) CPU float, h and w multiples of ``multiple`` -> (B, C', h*s, w*s) CPU float32."""
+        x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+        with autocast(self.device, self.precision):
+            y = self.model(x)
+        expected = (x.shape[-2] * self.scale, x.shape[-1] * self.scale)
+        if tuple(y.shape[-2:]) != expected:
+            raise ValueError(
+                f"scale mismatch: the model says x{self.scale} but turned {tuple(x.shape[-2:])} into "
+                f"{tuple(y.shape[-2:])}"
+            )
+        return y.float().to("cpu")
+
+    def run(self, x: torch.Tensor, tile, tile_pad, batch_tiles, progress) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        x = _pad_to_multiple(x, self.multiple)
+        if tile is None or (tile >= x.shape[-2] and tile >= x.shape[-1]):
+            y = self(x)
+        else:
+            y = self._tiled(x, tile, tile_pad, batch_tiles, progress)
+        return y[..., : h * self.scale, : w * self.scale]
+
+    def _tiled(self, x, tile, tile_pad, batch_tiles, progress) -> torch.Tensor:
+        m, s = self.multiple, self.scale
+        tile = math.ceil(tile / m) * m
+        pad = math.ceil(tile_pad / m) * m
+        b, _, h, w = x.shape
+        jobs = []  # (output box, padded input box), all in low-resolution pixels
+        for y0 in range(0, h, tile):
+            for x0 in range(0, w, tile):
+                y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+                jobs.append(((y0, y1, x0, x1), (max(y0 - pad, 0), min(y1 + pad, h),
+                                                max(x0 - pad, 0), min(x1 + pad, w))))
+        out = None
+        bar = _progress(len(jobs), progress)
+        i = 0
+        while i < len(jobs):
+            group = [jobs[i]]  # batch consecutive tiles with the same padded size
+            size = lambda j: (j[1][1] - j[1][0], j[1][3] - j[1][2])
+            while len(group) < batch_tiles and i + len(group) < len(jobs) and \
+                    size(jobs[i + len(group)]) == size(group[0]):
+                group.append(jobs[i + len(group)])
+            batch = torch.cat([x[:, :, py0:py1, px0:px1] for _, (py0, py1, px0, px1) in group])
+            y = self(batch)
+            if out is None:
+                out = torch.empty(b, y.shape[1], h * s, w * s)
+            for n, ((y0, y1, x0, x1), (py0, _, px0, _)) in enumerate(group):
+                oy, ox = (y0 - py0) * s, (x0 - px0) * s
+                out[:, :, y0 * s: y1 * s, x0 * s: x1 * s] = \
+                    y[n * b:(n + 1) * b, :, oy: oy + (y1 - y0) * s, ox: ox + (x1 - x0) * s]
+            i += len(group)
+            bar.update(len(group))
+        bar.close()
+        return out
+
+
+def _progress(total: int, enabled: bool):
+    if enabled:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc="tiles", unit="tile", leave=False)
+
+    class _Null:
+        def update(self, n):
+            pass
+
+        def close(self):
+            pass
+
+    return _Null()
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def upscale(
+    model: nn.Module,
+    image,
+    *,
+    tile: int | None = None,
+    tile_pad: int = 10,
+    precision: str = "auto",
+    device: str | torch.device | None = None,
+    batch_tiles: int = 1,
+    channels_last: bool = True,
+    alpha: str = "bicubic",
+    scale: int | None = None,
+    progress: bool = False,
+):
+    """Super-resolve ``image`` with ``model``; returns the same kind of object (see module doc).
+
+    Args:
+        model: a generator with a ``scale`` attribute (RRDBNet, SRResNet, or any module mapping
+            (B, 3, H, W) to (B, 3, sH, sW)). It is put in eval mode and moved to ``device``.
+        image: PIL image, numpy array (uint8/uint16/float, (H, W[, 1|2|3|4])) or tensor
+            ((C, H, W) or (B, C, H, W), float in [0, 1] or uint8).
+        tile: tile size in low-resolution pixels (``None``: the whole image in one pass).
+        tile_pad: context pixels read around each tile (rounded up to ``model.min_multiple``).
+        precision: "auto", "fp32", "bf16" or "fp16" (see ``esrgan_lib.runtime.pick_precision``).
+        device: where the model runs; default the device of the model's parameters.
+        batch_tiles: run up to this many equally sized tiles in one batch.
+        channels_last: run in channels_last memory format.
+        alpha: how an alpha channel is upscaled: "bicubic" or "model".
+        scale: if given, must equal ``model.scale`` (guards against using the wrong model).
+        progress: show a tqdm bar over tiles.
+
+    Raises ``ValueError`` for empty or too small images (< ``MIN_SIZE``), a channel count the
+    model cannot take, a scale other than the model's, or a float image outside [0, 1].
+    """
+    with torch.inference_mode():
+        result = _upscale(model, image, tile=tile, tile_pad=tile_pad, precision=precision, device=device,
+                          batch_tiles=batch_tiles, channels_last=channels_last, alpha=alpha, scale=scale,
+                          progress=progress)
+    if isinstance(result, torch.Tensor):  # a normal tensor: inference tensors cannot join autograd later
+        result = result.clone()
+    return result
+
+
+def _upscale(model, image, *, tile, tile_pad, precision, device, batch_tiles, channels_last, alpha, scale,
+             progress):
+    model_scale = int(getattr(model, "scale", 0))
+    if scale is not None and scale != model_scale:
+        raise ValueError(f"asked for x{scale} but the model upscales x{model_scale}")
+    if alpha not in ("bicubic", "model"):
+        raise ValueError(f"alpha must be 'bicubic' or 'model', got {alpha!r}")
+    if tile is not None and tile < 1:
+        raise ValueError(f"tile must be a positive number of pixels or None, got {tile}")
+    x, restore = _to_float(image)
+    b, c, h, w = x.shape
+    if h == 0 or w == 0 or b == 0:
+        raise ValueError(f"empty image: {h}x{w} pixels")
+    if h < MIN_SIZE or w < MIN_SIZE:
+        raise ValueError(f"image is {h}x{w} pixels; upscale needs at least {MIN_SIZE}x{MIN_SIZE}")
+    in_ch = int(getattr(model, "in_ch", 3))
+    n_colour = {1: 1, 2: 1, 3: 3, 4: 3}.get(c)
+    if n_colour is None or n_colour not in (in_ch, 1):
+        raise ValueError(
+            f"the model takes {in_ch}-channel images; got {c} channels "
+            "(supported: grey, grey+alpha, RGB, RGBA)"
+        )
+
+    device = torch.device(device) if device is not None else _model_device(model)
+    precision = pick_precision(device, precision)
+    model.eval().to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    runner = _Runner(model, device, precision, channels_last)
+
+    def through_model(planes: torch.Tensor) -> torch.Tensor:
+        grey = planes.shape[1] == 1 and in_ch != 1
+        inp = planes.expand(-1, in_ch, -1, -1) if grey else planes
+        out = runner.run(inp, tile, tile_pad, batch_tiles, progress)
+        return out.mean(1, keepdim=True) if grey else out
+
+    y = through_model(x[:, :n_colour])
+    if c in (2, 4):
+        a = x[:, n_colour:]
+        if bool((a == 1).all()):
+            ya = torch.ones(b, 1, h * model_scale, w * model_scale)
+        elif alpha == "model":
+            ya = through_model(a)
+        else:
+            ya = F.interpolate(a, scale_factor=model_scale, mode="bicubic", align_corners=False)
+        y = torch.cat([y, ya], 1)
+    return restore(y)
