@@ -1,0 +1,142 @@
+"""Every course notebook follows the same structure (see notebooks/01_welcome_and_setup.ipynb).
+
+Checked for each ``notebooks/*.ipynb``: a title cell with "What you will learn" and an Open-in-Colab
+badge pointing at the notebook itself; exactly one set-up cell, the first code cell, identical in all
+notebooks; a per-profile SETTINGS dict near the top; NBVAL_CHECK_OUTPUT only as a first line; a
+Summary and an Exercises cell (solutions hidden in <details>) at the end; no stored errors; less than
+3 MB; no notebook importing another notebook.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+MAX_BYTES = 3 * 1024 * 1024
+BADGE_URL = "https://colab.research.google.com/github/esrgan-course/esrgan-course/blob/main/notebooks/{}"
+SETUP_CELL = "\n".join([
+    "# Set-up: on Colab, install esrgan_lib from the course repository (Colab's own torch is kept); "
+    "locally, nothing to do.",
+    "import os, subprocess, sys",
+    'if "google.colab" in sys.modules:',
+    '    spec = os.environ.get("ESRGAN_LIB_SPEC", '
+    '"esrgan_lib @ git+https://github.com/esrgan-course/esrgan-course")',
+    '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", spec], check=True)',
+    "from esrgan_lib.profiles import get_profile",
+    'PROFILE = get_profile()  # "smoke" (CI), "cpu" (laptop) or "gpu" (Colab GPU); '
+    "set ESRGAN_PROFILE to choose",
+    'print("profile:", PROFILE)',
+])
+# ways one notebook could run or import another
+NOTEBOOK_IMPORT = re.compile(
+    r"%run\b|import_ipynb|nbimporter|\bipynb\.fs\b|^\s*(from|import)\s+notebooks\b|nbformat\.read\(",
+    re.MULTILINE,
+)
+
+pytestmark = pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks in notebooks/")
+
+
+def _read(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+def _code(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=lambda p: p.name)
+def notebook(request):
+    return request.param, _read(request.param)
+
+
+def test_valid_nbformat(notebook):
+    path, nb = notebook
+    nbformat.validate(nb)
+    kernel = nb.metadata.get("kernelspec", {}).get("name")
+    assert kernel == "python3", f"{path.name}: kernelspec is {kernel!r}, not python3"
+
+
+def test_title_learn_and_badge(notebook):
+    path, nb = notebook
+    first = nb.cells[0]
+    assert first.cell_type == "markdown", f"{path.name}: the first cell must be the markdown title cell"
+    assert first.source.lstrip().startswith("# "), f"{path.name}: the first cell must start with a '# ' title"
+    text = first.source
+    assert "What you will learn" in text, f"{path.name}: no 'What you will learn' in the title cell"
+    assert re.search(r"^\s*[-*] ", text, re.MULTILINE), f"{path.name}: the title cell has no bullet list"
+    assert "colab-badge.svg" in text, f"{path.name}: no Open-in-Colab badge"
+    assert BADGE_URL.format(path.name) + ")" in text, f"{path.name}: the badge does not link to itself"
+
+
+def test_one_setup_cell_first(notebook):
+    path, nb = notebook
+    code = _code(nb)
+    assert code, f"{path.name}: no code cells"
+    assert code[0].source == SETUP_CELL, f"{path.name}: the first code cell is not the course's set-up cell"
+    for cell in code[1:]:
+        assert "get_profile(" not in cell.source and "pip install" not in cell.source, (
+            f"{path.name}: a second set-up cell:\n{cell.source[:200]}"
+        )
+
+
+def test_profile_settings_near_the_top(notebook):
+    path, nb = notebook
+    top = "\n".join(c.source for c in _code(nb)[1:4])
+    assert "SETTINGS" in top, f"{path.name}: no per-profile SETTINGS dict in the first code cells"
+    for profile in ("smoke", "cpu", "gpu"):
+        assert f'"{profile}"' in top, f"{path.name}: SETTINGS has no entry for the {profile!r} profile"
+
+
+def test_check_output_marker_is_a_first_line(notebook):
+    path, nb = notebook
+    for cell in _code(nb):
+        lines = cell.source.splitlines()
+        if any("NBVAL_CHECK_OUTPUT" in line for line in lines[1:]):
+            pytest.fail(f"{path.name}: NBVAL_CHECK_OUTPUT must be the first line:\n{cell.source[:200]}")
+
+
+def test_summary_and_exercises_at_the_end(notebook):
+    path, nb = notebook
+    tail = [c for c in nb.cells[-3:] if c.cell_type == "markdown"]
+    text = "\n".join(c.source for c in tail)
+    assert re.search(r"^#+ Summary", text, re.MULTILINE), f"{path.name}: no '## Summary' in the last cells"
+    assert re.search(r"^#+ Exercises", text, re.MULTILINE), f"{path.name}: no '## Exercises' at the end"
+    assert "<details>" in text and "Solution" in text, f"{path.name}: exercise solutions must be in <details>"
+    assert text.count("<details>") == text.count("</details>"), f"{path.name}: unbalanced <details> tags"
+
+
+def test_no_stored_errors(notebook):
+    path, nb = notebook
+    for i, cell in enumerate(_code(nb)):
+        for out in cell.get("outputs", []):
+            where = f"{path.name}, code cell {i}"
+            assert out.output_type != "error", f"{where}: stored error {out.get('ename')}"
+            if out.output_type == "stream":
+                assert "Traceback (most recent call" not in out.text, f"{where}: traceback in the output"
+
+
+def test_small_file(notebook):
+    path, _ = notebook
+    size = path.stat().st_size
+    assert size < MAX_BYTES, f"{path.name} is {size / 2**20:.1f} MB; keep figures small (dpi ~72)"
+
+
+def test_no_notebook_imports_another(notebook):
+    path, nb = notebook
+    for cell in _code(nb):
+        match = NOTEBOOK_IMPORT.search(cell.source)
+        assert match is None, f"{path.name}: a code cell uses another notebook ({match.group(0)!r})"
+
+
+def test_setup_cell_identical_everywhere():
+    firsts = {p.name: _code(_read(p))[0].source for p in NOTEBOOKS if _code(_read(p))}
+    assert len(set(firsts.values())) == 1, f"set-up cells differ: {sorted(firsts)}"
+
+
+def test_notebook_names_are_numbered():
+    for p in NOTEBOOKS:
+        assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", p.name), f"{p.name}: expected NN_lower_case_name.ipynb"
