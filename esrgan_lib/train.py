@@ -1,0 +1,111 @@
+"""Command line training: ``python -m esrgan_lib.train`` (console script ``esrgan-train``).
+
+Examples::
+
+    # stage 1 (PSNR-oriented) on the offline sample photos, ~15 min on 2 CPU cores
+    python -m esrgan_lib.train --preset cpu --stage psnr --out runs/psnr_cpu --val-data ../shared/data/Set5
+    # stage 2 (ESRGAN) from it; --set vgg_weights=none opts in to a RANDOM VGG (code test only)
+    python -m esrgan_lib.train --preset cpu --stage gan --pretrained runs/psnr_cpu --out runs/gan_cpu
+    # DIV2K on a Colab T4, checkpoint folder on Google Drive, continue after a disconnect
+    python -m esrgan_lib.train --preset colab_t4 --data /content/DIV2K_train_HR \\
+        --out /content/drive/MyDrive/esrgan/psnr --resume
+    # several GPUs / nodes: PyTorch's own launcher; --batch is the global batch
+    torchrun --nproc_per_node=4 -m esrgan_lib.train --preset paper --data DF2K_HR --set subimages=true
+
+``--set key=value`` overrides any ``TrainConfig`` field (converted to the field's type); see
+``esrgan_lib.training.config``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from .training import TrainConfig, Trainer
+from .training.config import ARCHS, GANS, STAGES
+from .training.distributed import cleanup_distributed
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="esrgan-train",
+        description="Train ESRGAN / SRGAN generators (stage psnr, then stage gan). "
+        "Multi-GPU: torchrun --nproc_per_node=N -m esrgan_lib.train ...",
+    )
+    p.add_argument(
+        "--preset", choices=TrainConfig.PRESETS, default="cpu", help="named configuration (default cpu)"
+    )
+    p.add_argument("--stage", choices=STAGES, default="psnr", help="psnr: L1 only; gan: ESRGAN/SRGAN stage 2")
+    p.add_argument("--arch", choices=ARCHS, default="rrdbnet", help="generator (srresnet for SRGAN)")
+    p.add_argument(
+        "--gan",
+        choices=GANS,
+        default="ragan",
+        help="ragan: ESRGAN paper; wgan-gp: the seed's recipe; vanilla: SRGAN",
+    )
+    p.add_argument("--data", help="folder of HR training images (default: scikit-image sample photos)")
+    p.add_argument(
+        "--val-data", help="folder of HR validation images, e.g. Set5 (default: 2 held-out photos)"
+    )
+    p.add_argument("--out", help="run folder: checkpoint.pt, generator.safetensors, log.jsonl, samples/")
+    p.add_argument("--pretrained", help="stage-psnr generator for --stage gan (file or run folder)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt if it exists")
+    p.add_argument("--steps", type=int, help="total iterations (overrides the preset)")
+    p.add_argument("--batch", type=int, help="global batch size (split over torchrun processes)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any TrainConfig field, e.g. --set lr_g=1e-4 --set milestones=1000,2000",
+    )
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    return p
+
+
+def config_from_args(args: argparse.Namespace, argv: list[str]) -> TrainConfig:
+    fields = {
+        "data": args.data,
+        "val_data": args.val_data,
+        "out": args.out,
+        "pretrained": args.pretrained,
+        "steps": args.steps,
+        "batch_size": args.batch,
+    }
+    fields = {k: v for k, v in fields.items() if v is not None}
+    fields["extra"] = {"command": "python -m esrgan_lib.train " + shlex.join(argv)}
+    config = TrainConfig.from_preset(args.preset, args.stage, gan=args.gan, arch=args.arch, **fields)
+    return config.override(args.overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_from_args(args, argv)
+    except ValueError as e:
+        build_parser().error(str(e))
+    if args.print_config:
+        for key, value in config.to_dict().items():
+            print(f"{key} = {value!r}")
+        return 0
+    try:
+        trainer = Trainer(config, resume=args.resume)
+        path = trainer.fit()
+        if trainer.is_main:
+            val = trainer.last_val
+            extra = (
+                f"; validation Y-PSNR {val['psnr']:.2f} dB (bicubic {val['psnr_bicubic']:.2f})" if val else ""
+            )
+            print(f"done: {trainer.step} steps; EMA generator in {path}{extra}")
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        cleanup_distributed()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

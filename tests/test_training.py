@@ -1,0 +1,337 @@
+"""Training engine: config/presets, data order, exact resume, NaN stop, Ctrl-C, export, CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+from esrgan_lib.checkpoint import load_generator, read_metadata
+from esrgan_lib.data import sample_images
+from esrgan_lib.training import History, SeededBatchSampler, TrainConfig, Trainer, TrainingDiverged
+from esrgan_lib.training.config import parse_value
+
+# small, fast data: two photos for training, one for validation (nothing read from disk but skimage)
+IMAGES = None
+
+
+def images():
+    global IMAGES
+    if IMAGES is None:
+        astro, rocket, chelsea = sample_images(["astronaut", "rocket", "chelsea"])
+        IMAGES = ([astro[:256, :256], rocket[:200, :240]], {"chelsea": chelsea[:96, :128]})
+    return IMAGES
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """1 torch thread: on a busy 2-core machine more threads make tiny models much slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def smoke(tmp_path, stage="psnr", **kw):
+    kw.setdefault("out", str(tmp_path / "run"))
+    return TrainConfig.smoke(stage, **kw)
+
+
+def make_trainer(config, **kw):
+    train, val = images()
+    return Trainer(config, train_images=train, val_images=val, **kw)
+
+
+def weights(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def assert_same(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+# -- config --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("preset", TrainConfig.PRESETS)
+@pytest.mark.parametrize("stage", ["psnr", "gan"])
+def test_presets_validate(preset, stage):
+    c = TrainConfig.from_preset(preset, stage)
+    assert c.preset == preset and c.stage == stage
+    assert c.hr_size % c.scale == 0
+    if stage == "gan" and preset != "smoke":
+        assert c.gan == "ragan" and c.pixel_weight == 1e-2 and c.adversarial_weight == 5e-3
+
+
+def test_paper_preset_matches_reference():
+    p = TrainConfig.paper("psnr")
+    assert (p.nf, p.nb, p.gc, p.batch_size, p.hr_size, p.steps, p.lr_g) == (
+        64,
+        23,
+        32,
+        16,
+        128,
+        1_000_000,
+        2e-4,
+    )
+    g = TrainConfig.paper("gan")
+    assert g.steps == 400_000 and g.lr_g == g.lr_d == 1e-4
+    assert g.milestones == (50_000, 100_000, 200_000, 300_000) and g.ema_decay == 0.999
+    seed = TrainConfig.paper("gan", gan="wgan-gp")
+    assert seed.betas_g == seed.betas_d == (0.0, 0.9) and seed.gp_weight == 10 and not seed.d_batch_norm
+    srgan = TrainConfig.paper("gan", gan="vanilla", arch="srresnet")
+    assert srgan.nb == 16 and not srgan.perceptual_before_activation
+    assert abs(srgan.perceptual_weight - 1 / 12.75**2) < 1e-12 and srgan.adversarial_weight == 1e-3
+
+
+def test_override_converts_types():
+    c = TrainConfig.smoke().override(
+        [
+            "lr_g=1e-3",
+            "steps=20",
+            "milestones=5,10",
+            "betas_g=0.5,0.9",
+            "compile=true",
+            "data=none",
+            "vgg-weights=/x/vgg.pth",
+            "steps=3e1",
+        ]
+    )
+    assert c.lr_g == 1e-3 and c.steps == 30 and c.milestones == (5, 10) and c.betas_g == (0.5, 0.9)
+    assert c.compile is True and c.data is None and c.vgg_weights == "/x/vgg.pth"
+    with pytest.raises(ValueError, match="key=value"):
+        c.override(["nonsense=1"])
+    with pytest.raises(ValueError, match="integer"):
+        c.override(["steps=abc"])
+    with pytest.raises(ValueError, match="must be one of"):
+        c.override(["stage=foo"])
+    assert parse_value("off", bool) is False
+
+
+def test_wgan_gp_refuses_batchnorm_critic():
+    with pytest.raises(ValueError, match="BatchNorm"):
+        TrainConfig.smoke("gan", gan="wgan-gp", d_batch_norm=True)
+    with pytest.raises(ValueError, match="BatchNorm"):
+        TrainConfig.paper("gan").override(["gan=wgan-gp"])  # paper's ragan uses the BN 'vgg128' critic
+
+
+def test_config_round_trip():
+    c = TrainConfig.cpu("gan", gan="wgan-gp")
+    assert TrainConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+
+
+# -- data order -----------------------------------------------------------------------------------------
+
+
+def test_sampler_ranks_split_each_global_batch_and_resume():
+    full = list(SeededBatchSampler(50, 8, seed=3))
+    parts = [list(SeededBatchSampler(50, 8, seed=3, rank=r, world_size=2)) for r in range(2)]
+    assert len(full) == 6
+    for step, batch in enumerate(full):
+        assert parts[0][step] + parts[1][step] == batch
+    s = SeededBatchSampler(50, 8, seed=3)
+    s.start(0, 4)
+    assert list(s) == full[4:]
+    s.start(1)
+    assert list(s) != full and sorted(sum(list(s), [])) != sorted(sum(full, []))  # new epoch, new order
+    with pytest.raises(ValueError, match="divisible"):
+        SeededBatchSampler(50, 7, world_size=2)
+
+
+def test_rng_state_round_trip():
+    import random
+
+    from esrgan_lib.training.state import rng_state, set_rng_state
+
+    state = rng_state()
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    torch.rand(5), np.random.rand(7), random.random()
+    set_rng_state(state)
+    got = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(got[0], expected[0]) and np.array_equal(got[1], expected[1]) and got[2] == expected[2]
+
+
+# -- the loop -------------------------------------------------------------------------------------------
+
+
+def test_psnr_stage_learns_and_exports(tmp_path):
+    history, events = History(), []
+    c = smoke(
+        tmp_path,
+        steps=30,
+        milestones=(25,),
+        hr_size=32,
+        batch_size=4,
+        lr_g=1e-3,
+        log_every=5,
+        val_every=15,
+        sample_every=30,
+        checkpoint_every=30,
+    )
+    trainer = make_trainer(c, callbacks=[history, lambda tr, event, logs: events.append(event)])
+    path = trainer.fit()
+    assert events[0] == "train_begin" and events[-1] == "train_end" and "checkpoint" in events
+    assert [h["step"] for h in history.train] == [5, 10, 15, 20, 25, 30]
+    assert history.train[-1]["l1"] < history.train[0]["l1"]
+    assert len(history.val) == 2 and np.isfinite(history.val[-1]["psnr"])
+    # the exported generator is the EMA model and records how it was made
+    g = load_generator(path)
+    assert_same(weights(g), weights(trainer.ema.module))
+    meta = read_metadata(path)
+    assert meta["stage"] == "psnr" and meta["steps"] == "30" and "val_psnr_y" in meta
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert sum(r.get("event") == "validation" for r in log) == 2
+    assert (tmp_path / "run" / "samples" / "step_0000030.png").is_file()
+    # validation PSNR is that of the EMA model, recomputed independently here
+    from esrgan_lib.data import bicubic_downsample, modcrop, to_tensor, to_uint8
+    from esrgan_lib.metrics import psnr
+
+    hr = modcrop(images()[1]["chelsea"], 4)
+    with torch.no_grad():
+        sr = g(to_tensor(bicubic_downsample(hr, 4))[None])
+    # (a rounding flip of a few uint8 pixels is allowed: memory formats may differ in the last bit)
+    assert abs(psnr(to_uint8(sr.clamp(0, 1)), hr, crop_border=4) - trainer.last_val["psnr"]) < 1e-3
+
+
+@pytest.mark.filterwarnings("ignore:PerceptualLoss")
+@pytest.mark.parametrize("stage", ["psnr", "gan"])
+def test_resume_is_exact(tmp_path, stage):
+    """2N steps in one go == N steps, a new process-like Trainer resuming, N more steps (bitwise).
+
+    The gan stage here is RaGAN with BasicSR's BatchNorm discriminator (running statistics, two
+    optimisers and schedulers to restore)."""
+    n = 3
+    kw = dict(steps=2 * n, milestones=(n + 1,), checkpoint_every=n, val_every=100, sample_every=100)
+    straight = make_trainer(smoke(tmp_path, stage, out=str(tmp_path / "a"), **kw))
+    straight.fit()
+    first = make_trainer(smoke(tmp_path, stage, out=str(tmp_path / "b"), **kw))
+    first.fit(steps=n)
+    torch.manual_seed(1234)  # disturb the global RNG: resume must restore it
+    resumed = make_trainer(smoke(tmp_path, stage, out=str(tmp_path / "b"), **kw), resume=True)
+    assert resumed.step == n
+    resumed.fit()
+    assert resumed.step == straight.step == 2 * n
+    assert (resumed.epoch, resumed.position) == (straight.epoch, straight.position)
+    assert_same(weights(resumed.generator), weights(straight.generator))
+    assert_same(weights(resumed.ema.module), weights(straight.ema.module))
+    if stage == "gan":
+        assert_same(weights(resumed.discriminator), weights(straight.discriminator))
+    # and the run did move: the weights differ from the checkpoint at step n
+    assert not torch.equal(first.generator.conv_first.weight, straight.generator.conv_first.weight)
+
+
+def test_nan_stops_and_keeps_last_checkpoint(tmp_path):
+    c = smoke(tmp_path, steps=8, checkpoint_every=2, val_every=100, sample_every=100, log_every=1)
+
+    def poison(trainer, event, logs):
+        if event == "step" and logs["step"] == 3:
+            with torch.no_grad():
+                trainer.generator.conv_last.bias.fill_(float("nan"))
+
+    trainer = make_trainer(c, callbacks=[poison])
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    with pytest.raises(TrainingDiverged, match=r"step 4: loss term\(s\) l1"):
+        trainer.fit()
+    state = torch.load(ckpt, weights_only=True)
+    assert state["step"] == 2
+    assert torch.isfinite(state["generator"]["conv_last.bias"]).all()
+
+
+def test_ctrl_c_saves_then_raises(tmp_path):
+    c = smoke(tmp_path, steps=50, checkpoint_every=100, val_every=100, sample_every=100, log_every=1)
+
+    def interrupt(trainer, event, logs):
+        if event == "step" and logs["step"] == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C / a notebook interrupt sends
+
+    trainer = make_trainer(c, callbacks=[interrupt])
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert state["step"] == trainer.step >= 3
+    assert_same(state["generator"], weights(trainer.generator))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_gan_stage_from_pretrained_records_random_vgg(tmp_path):
+    """The seed's WGAN-GP recipe (VGGDiscriminator, gradient penalty) from a stage-psnr generator."""
+    psnr_run = make_trainer(smoke(tmp_path, steps=2, out=str(tmp_path / "psnr")))
+    psnr_path = psnr_run.fit()
+    c = smoke(
+        tmp_path,
+        "gan",
+        gan="wgan-gp",
+        steps=1,
+        out=str(tmp_path / "gan"),
+        pretrained=str(psnr_path),
+        val_every=100,
+        sample_every=100,
+        log_every=1,
+        hr_size=96,
+    )
+    with pytest.warns(UserWarning, match="RANDOM"):
+        trainer = make_trainer(c)
+    assert_same(weights(trainer.generator), weights(psnr_run.ema.module))  # starts from the EMA weights
+    logs = History()
+    trainer.callbacks.append(logs)
+    path = trainer.fit()
+    assert {"l_pix", "l_percep", "l_g_gan", "l_d", "gp", "d_real", "d_fake"} <= set(logs.train[-1])
+    assert logs.train[-1]["gp"] >= 0
+    meta = read_metadata(path)
+    assert meta["vgg_weights"] == "random" and meta["gan"] == "wgan-gp" and meta["stage"] == "gan"
+    # a generator of another size is refused with a clear message
+    with pytest.raises(ValueError, match="does not match"):
+        make_trainer(smoke(tmp_path, "gan", nf=16, out=str(tmp_path / "x"), pretrained=str(psnr_path)))
+
+
+def test_gan_stage_needs_pretrained_outside_smoke(tmp_path):
+    c = TrainConfig.cpu("gan", vgg_weights=None, out=str(tmp_path))
+    with pytest.raises(ValueError, match="pretrained"):
+        make_trainer(c)
+
+
+# -- CLI ------------------------------------------------------------------------------------------------
+
+
+def test_cli_runs_resumes_and_reports(tmp_path, capsys):
+    from esrgan_lib.train import main
+
+    out = tmp_path / "cli"
+    args = ["--preset", "smoke", "--out", str(out), "--set", "steps=2", "--set", "hr_size=24"]
+    assert main(args) == 0
+    first = hashlib.sha256((out / "generator.safetensors").read_bytes()).hexdigest()
+    assert "done: 2 steps" in capsys.readouterr().out
+    assert main(args[:-4] + ["--set", "steps=4", "--set", "hr_size=24", "--resume"]) == 0
+    assert "resumed from" in capsys.readouterr().out
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 4
+    assert hashlib.sha256((out / "generator.safetensors").read_bytes()).hexdigest() != first
+    meta = read_metadata(out / "generator.safetensors")
+    assert meta["command"].startswith("python -m esrgan_lib.train --preset smoke")
+    assert main(["--preset", "paper", "--stage", "gan", "--gan", "wgan-gp", "--print-config"]) == 0
+    printed = capsys.readouterr().out
+    assert "betas_d = (0.0, 0.9)" in printed and "nb = 23" in printed
+    with pytest.raises(SystemExit):
+        main(["--preset", "smoke", "--set", "nope=1"])
+
+
+def test_folder_data_with_subimages(tmp_path):
+    """A data folder is cut once into 480x480 tiles (BasicSR's trick) and trained on."""
+    from PIL import Image
+
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    Image.fromarray(images()[0][0]).resize((600, 500)).save(folder / "a.png")
+    c = smoke(tmp_path, data=str(folder), subimages=True, steps=1, val_every=100, sample_every=100)
+    trainer = Trainer(c, val_images=images()[1])
+    tiles = sorted((tmp_path / "hr_sub480").glob("*.png"))
+    assert len(tiles) == 4 and trainer.dataset.n_images == 4  # 2 x 2 tiles (last ones flush with the edges)
+    assert Image.open(tiles[0]).size == (480, 480)
+    trainer.fit()
+    assert trainer.step == 1
