@@ -30,7 +30,6 @@ import copy
 import json
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,6 +37,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ._atomic import atomic_path
 from .models import RRDBNet, SRResNet
 
 __all__ = [
@@ -67,14 +67,6 @@ OFFICIAL_X4_SHA256_PREFIX = "ff704c30"
 # saving
 
 
-def _atomic_target(path: Path):
-    """A temp file beside ``path`` (same filesystem, so ``os.replace`` is atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
 def save_generator(model: nn.Module, path: str | os.PathLike, metadata: Mapping | None = None) -> Path:
     """Save ``model`` (RRDBNet or SRResNet) as a safetensors file that rebuilds itself.
 
@@ -93,12 +85,8 @@ def save_generator(model: nn.Module, path: str | os.PathLike, metadata: Mapping 
         meta[str(key)] = value if isinstance(value, str) else json.dumps(value)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     path = Path(path)
-    tmp = _atomic_target(path)
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -360,12 +348,8 @@ def export_generator(model: nn.Module, path: str | os.PathLike, format: str = "b
     if model.gc != 32:
         warnings.warn(f"gc={model.gc}: spandrel/chaiNNer assume gc=32 and will not load this", stacklevel=2)
     path = Path(path)
-    tmp = _atomic_target(path)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

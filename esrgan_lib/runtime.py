@@ -41,7 +41,7 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cpu_has_bf16() -> bool:
     """True if this CPU has native bf16 matrix instructions (AMX-BF16 or AVX512-BF16).
 

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ._atomic import atomic_path
+
 __all__ = ["main", "read_image_any", "save_image", "output_path", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
@@ -100,29 +102,23 @@ def save_image(arr: np.ndarray, path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     ext = path.suffix.lower()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if ext in (".tif", ".tiff"):
-                import tifffile
+    with atomic_path(path, make_parents=False) as tmp, open(tmp, "wb") as f:
+        if ext in (".tif", ".tiff"):
+            import tifffile
 
-                tifffile.imwrite(f, arr)
-            elif arr.dtype == np.uint16:
-                if ext != ".png":
-                    raise ValueError(f"{path}: 16-bit images are saved as .png or .tif")
-                _write_png16(arr, f)
-            else:
-                img = Image.fromarray(arr[:, :, 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
-                fmt = Image.registered_extensions().get(ext)
-                if fmt is None:
-                    raise ValueError(f"{path}: unknown image extension {ext!r}")
-                if fmt == "JPEG" and img.mode not in ("L", "RGB"):
-                    img = img.convert("RGB")
-                img.save(f, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            tifffile.imwrite(f, arr)
+        elif arr.dtype == np.uint16:
+            if ext != ".png":
+                raise ValueError(f"{path}: 16-bit images are saved as .png or .tif")
+            _write_png16(arr, f)
+        else:
+            img = Image.fromarray(arr[:, :, 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
+            fmt = Image.registered_extensions().get(ext)
+            if fmt is None:
+                raise ValueError(f"{path}: unknown image extension {ext!r}")
+            if fmt == "JPEG" and img.mode not in ("L", "RGB"):
+                img = img.convert("RGB")
+            img.save(f, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
     return path
 
 

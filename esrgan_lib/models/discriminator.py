@@ -97,6 +97,7 @@ class VGGStyleDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or tuple(x.shape[-2:]) != (self.input_size, self.input_size):
             raise ValueError(
-                f"VGGStyleDiscriminator expects (B, C, {self.input_size}, {self.input_size}), got {tuple(x.shape)}"
+                f"VGGStyleDiscriminator expects (B, C, {self.input_size}, {self.input_size}), "
+                f"got {tuple(x.shape)}"
             )
         return self.classifier(self.features(x))

@@ -143,7 +143,8 @@ class RRDBNet(nn.Module):
     @property
     def config(self) -> dict:
         """The constructor arguments: ``RRDBNet(**model.config)`` rebuilds the architecture."""
-        return dict(in_ch=self.in_ch, out_ch=self.out_ch, nf=self.nf, nb=self.nb, gc=self.gc, scale=self.scale)
+        return dict(in_ch=self.in_ch, out_ch=self.out_ch, nf=self.nf, nb=self.nb, gc=self.gc,
+                    scale=self.scale)
 
     @property
     def min_multiple(self) -> int:
