@@ -77,6 +77,9 @@ def gan_recipe(gan: str) -> dict:
     raise ValueError(f"gan must be one of {GANS}, got {gan!r}")
 
 
+# The paper-size model and batch shared by the colab_t4 and paper presets (BasicSR, REFERENCE.md).
+_FULL_SIZE = dict(nf=64, nb=23, gc=32, batch_size=16, hr_size=128, subimages=True)
+
 @dataclass
 class TrainConfig:
     """All settings of a run. Sizes are global (summed over DDP processes); steps are iterations."""
@@ -246,13 +249,8 @@ class TrainConfig:
         batch 16, HR 128, 100k/50k steps with the paper's schedule scaled down, checkpoints every
         1000 steps so a disconnected session resumes (``out`` on Google Drive, ``--resume``)."""
         base = dict(
-            nf=64,
-            nb=23,
-            gc=32,
-            batch_size=16,
-            hr_size=128,
+            _FULL_SIZE,
             num_workers=2,
-            subimages=True,
             log_every=50,
             val_every=2000,
             sample_every=2000,
@@ -277,13 +275,8 @@ class TrainConfig:
         stage psnr 1M steps at lr 2e-4 halved every 200k; stage gan 400k steps, G and D lr 1e-4 halved
         at 50k/100k/200k/300k, EMA 0.999. Train on DF2K (``data``), ideally with ``subimages``."""
         base = dict(
-            nf=64,
-            nb=23,
-            gc=32,
-            batch_size=16,
-            hr_size=128,
+            _FULL_SIZE,
             num_workers=4,
-            subimages=True,
             log_every=100,
             val_every=5000,
             sample_every=5000,
