@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ._atomic import atomic_path
+from .data.io import png_bit_depth, read_png16
 
 __all__ = ["main", "read_image_any", "save_image", "output_path", "IMAGE_EXTENSIONS"]
 
@@ -37,23 +38,6 @@ _ALPHA_EXTENSIONS = (".png", ".webp", ".tif", ".tiff")
 # image files keeping grey / alpha / 16 bit
 
 
-def _png_bit_depth(path: Path) -> int | None:
-    with open(path, "rb") as f:
-        head = f.read(25)
-    if head[:8] != b"\x89PNG\r\n\x1a\n" or len(head) < 25:
-        return None
-    return head[24]
-
-
-def _read_png16(path: Path) -> np.ndarray:
-    import png  # pypng: Pillow cannot hold 16-bit colour
-
-    width, height, rows, info = png.Reader(filename=str(path)).asDirect()
-    planes = info["planes"]
-    arr = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, planes)
-    return arr[:, :, 0] if planes == 1 else arr
-
-
 def read_image_any(path: str | os.PathLike) -> np.ndarray:
     """Read an image keeping its channels and depth.
 
@@ -63,8 +47,8 @@ def read_image_any(path: str | os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     try:
-        if path.suffix.lower() == ".png" and _png_bit_depth(path) == 16:
-            return _read_png16(path)
+        if path.suffix.lower() == ".png" and png_bit_depth(path) == 16:
+            return read_png16(path)
         if path.suffix.lower() in (".tif", ".tiff"):
             import tifffile
 

@@ -16,10 +16,10 @@ RGBA, LA, PA       **alpha is dropped** (not composited): SR training data wants
                    colour values; use PIL yourself if you need the alpha channel
 16-bit (I;16, I)   scaled to 8 bit with ``round(v / 257)`` (65535 -> 255), not clipped
 16-bit RGB(A) PNG  Pillow keeps only the high byte of each sample (``v >> 8``), so these
-                   are decoded by a small pure-Python PNG reader here and scaled with
+                   are decoded with pypng instead (any colour type, interlaced too) and scaled with
                    ``round(v / 257)`` (correct but slow for very large files)
 EXIF orientation   applied (photos from phones come out upright; not in the 16-bit PNG
-                   fallback above)
+                   path above)
 32-bit I / F       ``I`` is treated as 16-bit data (``/ 257``); ``F`` as [0, 1] if its
                    maximum is <= 1, else as [0, 255]
 =================  ==============================================================
@@ -34,6 +34,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import png  # pypng: 16-bit colour PNGs, which Pillow truncates to 8 bits
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -77,79 +78,24 @@ def to_rgb_array(img: Image.Image) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------
-# 16-bit colour PNG fallback (Pillow truncates these to their high byte)
+# 16-bit PNGs: Pillow keeps only the high byte of 16-bit colour samples, so those go through pypng
 
 
-def _png_header(path: Path) -> tuple[int, int, int, int, int] | None:
-    """(width, height, bit_depth, colour_type, interlace) of a PNG file, or None if not a PNG."""
+def png_bit_depth(path: str | os.PathLike) -> int | None:
+    """The bit depth stored in a PNG file's header, or None if the file is not a PNG."""
     with open(path, "rb") as f:
-        head = f.read(33)
-    if len(head) < 33 or not head.startswith(_PNG_SIGNATURE) or head[12:16] != b"IHDR":
+        head = f.read(25)
+    if len(head) < 25 or not head.startswith(_PNG_SIGNATURE):
         return None
-    width, height, depth, ctype, _comp, _filt, interlace = struct.unpack(">IIBBBBB", head[16:29])
-    return width, height, depth, ctype, interlace
+    return head[24]
 
 
-def _png_unfilter(data: bytes, height: int, stride: int, bpp: int) -> np.ndarray:
-    """Undo PNG's per-row filters (None, Sub, Up, Average, Paeth) -> uint8 ``(height, stride)``."""
-    out = np.empty((height, stride), dtype=np.uint8)
-    prev = np.zeros(stride, dtype=np.uint8)
-    pos = 0
-    for y in range(height):
-        ftype = data[pos]
-        row = np.frombuffer(data, dtype=np.uint8, count=stride, offset=pos + 1).copy()
-        pos += stride + 1
-        if ftype == 1:  # Sub: running sum of each byte position across pixels
-            row = (row.reshape(-1, bpp).astype(np.int64).cumsum(axis=0) % 256).astype(np.uint8).ravel()
-        elif ftype == 2:  # Up
-            row = row + prev  # uint8 arithmetic wraps modulo 256, as PNG wants
-        elif ftype in (3, 4):  # Average and Paeth depend on the decoded left byte: byte by byte
-            cur, up = bytearray(row.tobytes()), prev.tobytes()
-            for i in range(stride):
-                left = cur[i - bpp] if i >= bpp else 0
-                if ftype == 3:
-                    cur[i] = (cur[i] + ((left + up[i]) >> 1)) & 0xFF
-                else:
-                    upleft = up[i - bpp] if i >= bpp else 0
-                    p = left + up[i] - upleft
-                    pa, pb, pc = abs(p - left), abs(p - up[i]), abs(p - upleft)
-                    pred = left if (pa <= pb and pa <= pc) else (up[i] if pb <= pc else upleft)
-                    cur[i] = (cur[i] + pred) & 0xFF
-            row = np.frombuffer(bytes(cur), dtype=np.uint8)
-        elif ftype != 0:
-            raise ValueError(f"unknown PNG filter type {ftype} in row {y}")
-        out[y] = row
-        prev = out[y]
-    return out
-
-
-def _read_png16_colour(path: Path, width: int, height: int, ctype: int) -> np.ndarray:
-    """Decode a non-interlaced 16-bit PNG of colour type 2 (RGB), 4 (LA) or 6 (RGBA) -> uint8 RGB."""
-    channels = {2: 3, 4: 2, 6: 4}[ctype]
-    idat = bytearray()
-    with open(path, "rb") as f:
-        f.read(8)
-        while True:
-            head = f.read(8)
-            if len(head) < 8:
-                raise ValueError("file ends before the IEND chunk (truncated PNG)")
-            length, kind = struct.unpack(">I4s", head)
-            body = f.read(length)
-            f.read(4)  # CRC (zlib below still catches damaged image data)
-            if len(body) < length:
-                raise ValueError("file ends inside a chunk (truncated PNG)")
-            if kind == b"IDAT":
-                idat += body
-            elif kind == b"IEND":
-                break
-    stride = width * channels * 2
-    raw = zlib.decompress(bytes(idat))
-    if len(raw) < height * (stride + 1):
-        raise ValueError("image data is shorter than the header says (truncated PNG)")
-    rows = _png_unfilter(raw, height, stride, channels * 2)
-    samples = rows.view(">u2").reshape(height, width, channels)
-    rgb = samples[..., :3] if channels >= 3 else np.repeat(samples[..., :1], 3, axis=2)
-    return _scale16(rgb)
+def read_png16(path: str | os.PathLike) -> np.ndarray:
+    """Read a 16-bit PNG (any colour type, interlaced or not) -> uint16 ``(H, W)`` or ``(H, W, C)``."""
+    width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+    planes = info["planes"]
+    arr = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, planes)
+    return arr[:, :, 0] if planes == 1 else arr
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -165,22 +111,19 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: the file is empty (0 bytes), not an image")
     try:
-        header = _png_header(path)
-        if header is not None and header[2] == 16 and header[3] in (2, 4, 6):
-            width, height, _depth, ctype, interlace = header
-            if interlace == 0:
-                return _read_png16_colour(path, width, height, ctype)
-            warnings.warn(
-                f"{path}: interlaced 16-bit colour PNG; Pillow reads only the high byte of each sample",
-                stacklevel=2,
-            )
+        if png_bit_depth(path) == 16:
+            samples = read_png16(path)
+            if samples.ndim == 2 or samples.shape[2] < 3:  # gray or gray + alpha
+                gray = samples if samples.ndim == 2 else samples[:, :, 0]
+                return _gray_to_rgb(_scale16(gray))
+            return _scale16(samples[:, :, :3])
         with Image.open(path) as img:
             img.load()
             img = ImageOps.exif_transpose(img)
             return to_rgb_array(img)
     except UnidentifiedImageError as e:
         raise ValueError(f"{path}: not an image file Pillow can read") from e
-    except (OSError, ValueError, SyntaxError, zlib.error, struct.error) as e:
+    except (OSError, ValueError, SyntaxError, zlib.error, struct.error, png.Error) as e:
         raise ValueError(f"{path}: cannot decode the image (truncated or corrupt file?): {e}") from e
 
 
