@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -77,19 +78,27 @@ def run_mode(args) -> dict:
         trainer.train_step(lr, hr)
         sync()
         times.append(time.perf_counter() - t)
-    peak = (
+    peak_mem = (
         torch.cuda.max_memory_allocated(device) / 2**20
         if device.type == "cuda"
         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     )
+    roofline = {}
+    if naive:  # the work of one iteration and the device's fp32 peak (one extra, untimed iteration)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from _roofline import count_gflop, matmul_peak_gflops
+
+        roofline = {"gflop": count_gflop(lambda: trainer.train_step(lr, hr)),
+                    "peak_gflops": matmul_peak_gflops(device)}
     return {
+        **roofline,
         "mode": args.mode,
         "precision": trainer.precision,
         "channels_last": trainer.channels_last,
         "compile": config.compile,
         "seconds_per_iter": min(times),
         "mean_seconds": sum(times) / len(times),
-        "peak_mib": peak,
+        "peak_mib": peak_mem,
         "peak_kind": "CUDA allocated" if device.type == "cuda" else "process max RSS",
         "hardware": describe_hardware(device),
         "threads": torch.get_num_threads(),
@@ -140,6 +149,12 @@ def main(argv=None) -> None:
         )
     ratio = results["naive"]["seconds_per_iter"] / results["engine"]["seconds_per_iter"]
     print(f"  speed-up engine vs naive: {ratio:.2f}x")
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _roofline import report
+
+    seconds = {mode: r["seconds_per_iter"] for mode, r in results.items()}
+    for line in report(results["naive"]["gflop"], seconds, results["naive"]["peak_gflops"]):
+        print(line)
 
 
 if __name__ == "__main__":

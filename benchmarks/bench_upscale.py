@@ -252,6 +252,16 @@ def main(argv=None):
     print(f"ratio (ours / spandrel): {t_sp / t_us:.2f}x")
     print(f"PSNR ours vs spandrel: {psnr(out_us, out_sp):.1f} dB")
 
+    # How far from the hardware's limit is each? (the bound on what any fp32 lever can give)
+    sys.path.insert(0, HERE)
+    from _roofline import count_gflop, matmul_peak_gflops, report
+
+    small = torch.rand(1, 3, 32, 32)  # work per output pixel is the same at every size: scale by pixels
+    with torch.no_grad():
+        work = count_gflop(lambda: theirs(small)) * (args.size / 32) ** 2
+    for line in report(work, {"spandrel": t_sp, "esrgan_lib": t_us}, matmul_peak_gflops()):
+        print(line)
+
     if not args.no_memory:
         for name in ("spandrel", "ours"):
             r = run_phase(name, args, args.size, None)

@@ -325,6 +325,28 @@ def test_patch_dataset_augmentations_are_the_8_dihedral_transforms():
     assert seen == set(range(8))
 
 
+def test_patch_dataset_color_augment_permutes_channels_of_an_exact_pair():
+    import itertools
+
+    img = _rand_img(48, 56, seed=6)
+    plain = SRPatchDataset([img], scale=4, hr_size=32, augment=True, repeat=48, seed=2)
+    shuffled = SRPatchDataset([img], scale=4, hr_size=32, augment=True, repeat=48, seed=2, color_augment=True)
+    perms = list(itertools.permutations(range(3)))
+    seen = set()
+    for i in range(len(plain)):
+        lr0, hr0 = (to_uint8(t) for t in plain[i])
+        lr1, hr1 = (to_uint8(t) for t in shuffled[i])
+        # same crop and flips as without colour augmentation, channels permuted alike in LR and HR
+        k = [j for j, p in enumerate(perms) if np.array_equal(hr0[:, :, list(p)], hr1)]
+        assert len(k) == 1
+        assert np.array_equal(lr0[:, :, list(perms[k[0]])], lr1)
+        # and the pair is still exact: the LR is the bicubic downsampling of the HR
+        assert np.array_equal(bicubic_downsample(hr1, 4)[2:-2, 2:-2], lr1[2:-2, 2:-2])
+        seen.add(k[0])
+    assert seen == set(range(6))
+    assert "color_augment=True" in repr(shuffled)
+
+
 def test_patch_dataset_is_deterministic_per_seed_epoch_index():
     imgs = [_rand_img(80, 80, 1), _rand_img(96, 72, 2)]
     a = SRPatchDataset(imgs, scale=4, hr_size=32, seed=1, repeat=4)

@@ -89,6 +89,9 @@ def test_paper_preset_matches_reference():
     srgan = TrainConfig.paper("gan", gan="vanilla", arch="srresnet")
     assert srgan.nb == 16 and not srgan.perceptual_before_activation
     assert abs(srgan.perceptual_weight - 1 / 12.75**2) < 1e-12 and srgan.adversarial_weight == 1e-3
+    # the paper trains on DIV2K/DF2K without colour augmentation; only the few-photo cpu preset uses it
+    assert not p.color_augment and not TrainConfig.colab_t4().color_augment and TrainConfig.cpu().color_augment
+    assert TrainConfig.cpu().override(["color_augment=false"]).color_augment is False
 
 
 def test_override_converts_types():
@@ -198,6 +201,11 @@ def test_psnr_stage_learns_and_exports(tmp_path):
         sr = g(to_tensor(bicubic_downsample(hr, 4))[None])
     # (a rounding flip of a few uint8 pixels is allowed: memory formats may differ in the last bit)
     assert abs(psnr(to_uint8(sr.clamp(0, 1)), hr, crop_border=4) - trainer.last_val["psnr"]) < 1e-3
+
+
+def test_color_augment_reaches_the_dataset(tmp_path):
+    assert make_trainer(smoke(tmp_path)).dataset.color_augment is False
+    assert make_trainer(smoke(tmp_path, color_augment=True)).dataset.color_augment is True
 
 
 @pytest.mark.filterwarnings("ignore:PerceptualLoss")

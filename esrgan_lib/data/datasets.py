@@ -11,7 +11,12 @@
    downsampled, so no full-size LR image is ever computed or stored, and the result equals cropping
    the full LR image;
 4. with ``augment=True``: random horizontal flip, vertical flip and transpose (together: the 8
-   rotations/flips of the square), applied to LR and HR alike.
+   rotations/flips of the square), applied to LR and HR alike;
+5. with ``color_augment=True``: a random permutation of the RGB channels, applied to LR and HR alike.
+   Bicubic degradation acts on each channel separately, so a permuted pair is still an exact
+   (LR, HR) pair; it shows a small training set colours it lacks (six training photos with few
+   saturated yellows and greens otherwise leave a colour cast on Set5's bird; the RGB-shuffle
+   augmentation of "Revisiting RCAN", Lin et al. 2022). Off by default, as in the ESRGAN paper.
 
 Randomness is deterministic: item ``i`` in epoch ``e`` uses ``numpy.random.default_rng((seed, e, i))``,
 so the same item is identical whichever DataLoader worker makes it. Call ``set_epoch(e)`` each epoch
@@ -93,6 +98,7 @@ class SRPatchDataset(Dataset):
         scale: integer upscaling factor (LR side = HR side / scale).
         hr_size: side of the square HR patch; must be a multiple of ``scale``.
         augment: random flips and 90-degree rotations.
+        color_augment: random permutation of the RGB channels (see the module doc, point 5).
         repeat: each image appears ``repeat`` times per epoch (``len = n_images * repeat``).
         seed: base seed; item ``i`` of epoch ``e`` uses the RNG seeded by ``(seed, e, i)``.
         cache: keep decoded images in memory. ``"auto"`` (default) caches when all decoded images
@@ -117,6 +123,7 @@ class SRPatchDataset(Dataset):
         repeat: int = 1,
         seed: int = 0,
         cache: bool | str = "auto",
+        color_augment: bool = False,
     ):
         if isinstance(scale, bool) or int(scale) != scale or scale < 1:
             raise ValueError(f"scale must be an integer >= 1, got {scale!r}")
@@ -125,6 +132,7 @@ class SRPatchDataset(Dataset):
         if int(repeat) != repeat or repeat < 1:
             raise ValueError(f"repeat must be an integer >= 1, got {repeat!r}")
         self.scale, self.hr_size, self.augment = int(scale), int(hr_size), bool(augment)
+        self.color_augment = bool(color_augment)
         self.repeat, self.seed, self.epoch = int(repeat), int(seed), 0
 
         if isinstance(images_or_folder, (str, os.PathLike)):
@@ -215,10 +223,14 @@ class SRPatchDataset(Dataset):
                 lr, hr = lr[::-1], hr[::-1]
             if transpose:
                 lr, hr = lr.transpose(1, 0, 2), hr.transpose(1, 0, 2)
+        if self.color_augment:  # drawn after the flips: turning it on leaves the crops unchanged
+            perm = rng.permutation(3)
+            lr, hr = lr[:, :, perm], hr[:, :, perm]
         return to_tensor(lr), to_tensor(hr)
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(n_images={self.n_images}, scale={self.scale}, hr_size={self.hr_size}, "
-            f"augment={self.augment}, repeat={self.repeat}, seed={self.seed}, epoch={self.epoch})"
+            f"augment={self.augment}, color_augment={self.color_augment}, repeat={self.repeat}, "
+            f"seed={self.seed}, epoch={self.epoch})"
         )

@@ -146,6 +146,7 @@ class Trainer:
             config.scale,
             config.hr_size,
             augment=True,
+            color_augment=config.color_augment,
             seed=config.seed,
             repeat=dataset_repeat(config, probe.n_images),
         )

@@ -1,0 +1,67 @@
+"""The demo generators in esrgan_lib/weights: loadable, honestly labelled, as good as their metadata says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import esrgan_lib
+from esrgan_lib.checkpoint import load_generator, read_metadata
+from esrgan_lib.data import bicubic_downsample, imresize, load_benchmark, modcrop, to_tensor, to_uint8
+from esrgan_lib.metrics import psnr
+
+WEIGHTS = Path(esrgan_lib.__file__).parent / "weights"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PSNR_DEMOS = ["rrdb_psnr_x4_demo", "srresnet_x4_demo"]
+GAN_DEMOS = ["esrgan_x4_demo_randomvgg"]  # no SRGAN demo: see esrgan_lib/weights/README.md
+ARCH = {"rrdb": "RRDBNet", "esrgan": "RRDBNet", "srresnet": "SRResNet"}
+
+
+def test_every_demo_file_is_there_and_the_package_stays_small():
+    files = sorted(p.stem for p in WEIGHTS.glob("*.safetensors"))
+    assert files == sorted(PSNR_DEMOS + GAN_DEMOS)
+    total = sum(p.stat().st_size for p in WEIGHTS.glob("*.safetensors"))
+    assert total <= 16 * 2**20, f"demo weights take {total / 2**20:.1f} MB (budget 16 MB)"
+
+
+@pytest.mark.parametrize("name", PSNR_DEMOS + GAN_DEMOS)
+def test_demo_loads_without_arguments_and_records_how_it_was_made(name):
+    path = WEIGHTS / f"{name}.safetensors"
+    model = load_generator(path)
+    assert type(model).__name__ == ARCH[name.split("_")[0]] and model.config["scale"] == 4
+    meta = read_metadata(path)
+    for key in ("preset", "stage", "steps", "data", "command", "set5_psnr_y", "set5_psnr_y_bicubic"):
+        assert meta.get(key), f"{name}: metadata lacks {key!r}"
+    assert meta["command"].startswith("python -m esrgan_lib.train --preset cpu")
+    out = model(torch.rand(1, 3, 12, 10))
+    assert out.shape == (1, 3, 48, 40) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", GAN_DEMOS)
+def test_gan_demos_say_their_vgg_was_random(name):
+    meta = read_metadata(WEIGHTS / f"{name}.safetensors")
+    assert meta["stage"] == "gan" and meta["vgg_weights"] == "random"
+    assert "RANDOM VGG19" in meta["note"] and "NOT the paper" in meta["note"]
+    assert meta["pretrained"].endswith("rrdb_psnr_x4_demo.safetensors")
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "Set5").is_dir(), reason="shared Set5 data not available")
+@pytest.mark.parametrize("name", PSNR_DEMOS)
+def test_psnr_demos_beat_bicubic_on_set5_as_recorded(name):
+    path = WEIGHTS / f"{name}.safetensors"
+    model, meta = load_generator(path), read_metadata(path)
+    ours, bicubic = [], []
+    for hr in load_benchmark("Set5", root=SHARED_DATA).values():
+        hr = modcrop(hr, 4)
+        lr = bicubic_downsample(hr, 4)
+        with torch.no_grad():
+            sr = to_uint8(model(to_tensor(lr)[None]).clamp(0, 1))
+        ours.append(psnr(sr, hr, crop_border=4))
+        bicubic.append(psnr(imresize(lr, 4), hr, crop_border=4))
+    ours, bicubic = float(np.mean(ours)), float(np.mean(bicubic))
+    assert abs(bicubic - 28.43) < 0.02  # the published protocol (28.42 dB)
+    assert abs(ours - float(meta["set5_psnr_y"])) < 0.01  # the README's number is this file's number
+    assert ours > bicubic + 0.5, f"{name}: Set5 {ours:.2f} dB vs bicubic {bicubic:.2f} dB"
