@@ -15,8 +15,8 @@
 5. with ``color_augment=True``: a random permutation of the RGB channels, applied to LR and HR alike.
    Bicubic degradation acts on each channel separately, so a permuted pair is still an exact
    (LR, HR) pair; it shows a small training set colours it lacks (six training photos with few
-   saturated yellows and greens otherwise leave a colour cast on Set5's bird; the RGB-shuffle
-   augmentation of "Revisiting RCAN", Lin et al. 2022). Off by default, as in the ESRGAN paper.
+   saturated yellows and greens otherwise leave a colour cast on Set5's bird). Off by default, as in
+   the ESRGAN paper.
 
 Randomness is deterministic: item ``i`` in epoch ``e`` uses ``numpy.random.default_rng((seed, e, i))``,
 so the same item is identical whichever DataLoader worker makes it. Call ``set_epoch(e)`` each epoch

@@ -210,7 +210,7 @@ class TrainConfig:
     ) -> TrainConfig:
         """A small CPU run (stage psnr): RRDBNet nf 32, nb 3, gc 16, HR 64, batch 8, 3000 steps, lr 4e-4
         halved at 2000 and 2600, RGB-permutation colour augmentation (``color_augment``). Measured on an
-        idle 2-core AMD EPYC (AVX2, 2 torch threads, about 4.5 steps/s): 11.5 min, ending at 29.57 dB
+        idle 2-core AMD EPYC (AVX2, 2 torch threads, about 5 steps/s): 10 min, ending at 29.57 dB
         Y-PSNR on Set5 (bicubic 28.43: +1.14 dB; the same run without colour augmentation: 28.75 dB,
         with a colour cast on the bird). The gan stage (600 steps) needs a VGG19 file or the explicit
         ``vgg_weights=None`` opt-in (random VGG)."""
