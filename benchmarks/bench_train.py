@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -85,7 +84,6 @@ def run_mode(args) -> dict:
     )
     roofline = {}
     if naive:  # the work of one iteration and the device's fp32 peak (one extra, untimed iteration)
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from _roofline import count_gflop, matmul_peak_gflops
 
         roofline = {"gflop": count_gflop(lambda: trainer.train_step(lr, hr)),
@@ -149,7 +147,6 @@ def main(argv=None) -> None:
         )
     ratio = results["naive"]["seconds_per_iter"] / results["engine"]["seconds_per_iter"]
     print(f"  speed-up engine vs naive: {ratio:.2f}x")
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from _roofline import report
 
     seconds = {mode: r["seconds_per_iter"] for mode, r in results.items()}

@@ -253,7 +253,6 @@ def main(argv=None):
     print(f"PSNR ours vs spandrel: {psnr(out_us, out_sp):.1f} dB")
 
     # How far from the hardware's limit is each? (the bound on what any fp32 lever can give)
-    sys.path.insert(0, HERE)
     from _roofline import count_gflop, matmul_peak_gflops, report
 
     small = torch.rand(1, 3, 32, 32)  # work per output pixel is the same at every size: scale by pixels
