@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .registry import ArchSpec, register
+
 __all__ = ["VGGDiscriminator", "VGGStyleDiscriminator", "has_batchnorm"]
 
 
@@ -101,3 +103,27 @@ class VGGStyleDiscriminator(nn.Module):
                 f"got {tuple(x.shape)}"
             )
         return self.classifier(self.features(x))
+
+
+def _vgg_size(size: int, config) -> str | None:
+    if size < VGGDiscriminator.min_size:
+        return f"the 'vgg' discriminator needs HR patches of at least {VGGDiscriminator.min_size} pixels"
+    return None
+
+
+def _vgg128_size(size: int, config) -> str | None:
+    if size not in (128, 256):
+        return "the 'vgg128' discriminator takes HR patches of exactly 128 or 256 pixels"
+    return None
+
+
+register(ArchSpec(
+    name="vgg", cls=VGGDiscriminator, role="discriminator",
+    summary="the giakou4/gans ESRGAN README's critic (batch_norm=True: SRGAN's); HR side >= 96",
+    check_input_size=_vgg_size, uses_batchnorm=lambda config: bool(config.get("batch_norm", False)),
+))
+register(ArchSpec(
+    name="vgg128", cls=VGGStyleDiscriminator, role="discriminator",
+    summary="BasicSR's VGG-style discriminator used to reproduce the paper (input 128 or 256, BatchNorm)",
+    check_input_size=_vgg128_size, uses_batchnorm=lambda config: True,
+))

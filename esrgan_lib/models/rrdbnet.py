@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .registry import ArchSpec, register
+
 __all__ = ["ResidualDenseBlock", "RRDB", "RRDBNet", "default_init_weights", "count_parameters"]
 
 SUPPORTED_SCALES = (1, 2, 4, 8)
@@ -181,6 +183,12 @@ class RRDBNet(nn.Module):
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}, nb={self.nb}, nf={self.nf}, gc={self.gc}"
+
+
+register(ArchSpec(
+    name="rrdbnet", cls=RRDBNet, role="generator", scales=SUPPORTED_SCALES,
+    summary="ESRGAN's generator: residual-in-residual dense blocks, no BatchNorm (Wang et al. 2018)",
+))
 
 
 def count_parameters(model: nn.Module) -> int:

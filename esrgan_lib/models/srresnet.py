@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .registry import ArchSpec, register
+
 __all__ = ["SRResNet", "ResidualBlockBN"]
 
 
@@ -76,3 +78,9 @@ class SRResNet(nn.Module):
         feat = self.conv_first(x)                    # (B, nf, H, W)
         feat = feat + self.conv_body(self.body(feat))
         return self.conv_last(self.upsample(feat))   # (B, out_ch, H*s, W*s)
+
+
+register(ArchSpec(
+    name="srresnet", cls=SRResNet, role="generator", scales=(2, 4, 8),
+    summary="SRGAN's generator: residual blocks with BatchNorm and PReLU (Ledig et al. 2017)",
+))
