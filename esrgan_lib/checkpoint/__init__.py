@@ -37,8 +37,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._atomic import atomic_path
-from .models import RRDBNet, SRResNet
+from .._atomic import atomic_path
+from ..models import RRDBNet, SRResNet
 
 __all__ = [
     "save_generator",
@@ -395,7 +395,7 @@ def download_official_esrgan(root: str | os.PathLike | None = None, *, progress:
     ``~/.cache/esrgan_lib``; an already downloaded, verified file is reused.
     Load it with ``load_generator(path)``.
     """
-    from .data.download import download_file, sha256sum
+    from ..data.download import download_file, sha256sum
 
     root = Path(root or os.environ.get("ESRGAN_HOME") or Path.home() / ".cache" / "esrgan_lib")
     dest = root / OFFICIAL_X4_URL.rsplit("/", 1)[-1]
