@@ -14,6 +14,7 @@ official, new arch    ``conv_first, RRDB_trunk.i.RDBk.convj, trunk_conv, upconv1
 official, old arch    ``model.0, model.1.sub.i.RDBk.convj.0, model.1.sub.<nb>, model.3,
                       model.6, [model.9,] model.<3n+2>, model.<3n+4>`` (n upsampling steps)
 SRResNet              our ``SRResNet`` keys (``conv_first.0, body.i.body.*, upsample.*``)
+ncnn                  ``X.param`` + ``X.bin`` (Upscayl, Real-ESRGAN-ncnn-vulkan): see ``checkpoint.ncnn``
 ====================  ===================================================================
 
 ``nf`` comes from ``conv_first``'s output channels, ``gc`` from the first dense conv, ``nb`` from
@@ -39,6 +40,7 @@ from torch import nn
 
 from .._atomic import atomic_path
 from ..models import RRDBNet, SRResNet
+from .ncnn import describe_packaged, packaged_ncnn_model, read_ncnn, write_ncnn
 
 __all__ = [
     "save_generator",
@@ -49,6 +51,7 @@ __all__ = [
     "export_generator",
     "interpolate",
     "download_official_esrgan",
+    "packaged_ncnn_model",
     "OFFICIAL_X4_URL",
     "OFFICIAL_X4_SHA256_PREFIX",
 ]
@@ -91,7 +94,13 @@ def save_generator(model: nn.Module, path: str | os.PathLike, metadata: Mapping 
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
-    """The metadata of a safetensors file written by ``save_generator`` (all values strings)."""
+    """The metadata of a safetensors file written by ``save_generator`` (all values strings).
+
+    For an ncnn ``.param`` file: its format and, for a model from a PyPI wheel, what it is.
+    """
+    if Path(path).suffix == ".param":
+        description = describe_packaged(path)
+        return {"format": "ncnn", **({"description": description} if description else {})}
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
@@ -275,7 +284,8 @@ def load_generator(
 
     Args:
         path_or_state_dict: a ``.safetensors`` file from ``save_generator``, a ``.pth``/``.pt``
-            file in one of the module's key formats, or an in-memory state dict.
+            file in one of the module's key formats, an ncnn ``.param`` file (its ``.bin`` beside it),
+            or an in-memory state dict.
         device: where the returned model lives.
         strict: missing/unexpected keys raise ``ValueError`` (default) or only warn.
 
@@ -287,6 +297,11 @@ def load_generator(
         raw, source = dict(path_or_state_dict), "state dict"
     else:
         path = Path(path_or_state_dict)
+        if path.suffix == ".param":
+            sd, config = read_ncnn(path)
+            model = RRDBNet(**config)
+            _load_into(model, sd, strict, str(path))
+            return model.to(device).eval()
         raw, meta = _read_file(path)
         source = str(path)
     sd = load_state_dict(raw)
@@ -332,10 +347,14 @@ def export_generator(model: nn.Module, path: str | os.PathLike, format: str = "b
 
     ``format``: ``"basicsr"`` -> ``{"params_ema": <BasicSR keys>}`` (Real-ESRGAN's layout);
     ``"official"`` -> the official repository's new-arch keys (``RRDB_trunk...``);
-    ``"old"`` -> the official old-arch keys (``model.1.sub...``). spandrel assumes ``gc=32``.
+    ``"old"`` -> the official old-arch keys (``model.1.sub...``). spandrel assumes ``gc=32``;
+    ``"ncnn"`` -> ``<path>.param`` + ``<path>.bin`` (fp32) for ncnn's runtime (Upscayl, chaiNNer's NCNN
+    nodes, Real-ESRGAN-ncnn-vulkan); returns the ``.param`` path.
     """
     if not isinstance(model, RRDBNet):
         raise TypeError(f"export_generator exports RRDBNet models, got {type(model).__name__}")
+    if format == "ncnn":
+        return write_ncnn(model, path)
     sd = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     if format == "basicsr":
         obj = {"params_ema": sd}
@@ -344,7 +363,7 @@ def export_generator(model: nn.Module, path: str | os.PathLike, format: str = "b
     elif format == "old":
         obj = _old_keys(sd, model.nb, model.num_up)
     else:
-        raise ValueError(f"format must be 'basicsr', 'official' or 'old', got {format!r}")
+        raise ValueError(f"format must be 'basicsr', 'official', 'old' or 'ncnn', got {format!r}")
     if model.gc != 32:
         warnings.warn(f"gc={model.gc}: spandrel/chaiNNer assume gc=32 and will not load this", stacklevel=2)
     path = Path(path)
