@@ -40,6 +40,7 @@ from torch import nn
 
 from .._atomic import atomic_path
 from ..models import RRDBNet, SRResNet
+from ..runtime import default_device
 from .ncnn import describe_packaged, packaged_ncnn_model, read_ncnn, write_ncnn
 
 __all__ = [
@@ -277,7 +278,7 @@ def _load_into(model: nn.Module, sd: Mapping, strict: bool, source: str) -> None
 def load_generator(
     path_or_state_dict: str | os.PathLike | Mapping,
     *,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
     strict: bool = True,
 ) -> nn.Module:
     """Build and load a generator from any supported checkpoint; returns it in eval mode.
@@ -286,13 +287,15 @@ def load_generator(
         path_or_state_dict: a ``.safetensors`` file from ``save_generator``, a ``.pth``/``.pt``
             file in one of the module's key formats, an ncnn ``.param`` file (its ``.bin`` beside it),
             or an in-memory state dict.
-        device: where the returned model lives.
+        device: where the returned model lives; default the best device here (``runtime.default_device``:
+            the GPU when there is one), so that ``upscale``, which runs on the model's device, uses it.
         strict: missing/unexpected keys raise ``ValueError`` (default) or only warn.
 
     Raises ``ValueError`` naming what was found when the file is not a generator (e.g. a
     discriminator), when keys are missing or extra, or when shapes disagree.
     """
     meta: dict = {}
+    device = default_device() if device is None else device
     if isinstance(path_or_state_dict, Mapping):
         raw, source = dict(path_or_state_dict), "state dict"
     else:
