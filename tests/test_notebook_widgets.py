@@ -184,6 +184,9 @@ def test_interpolation_slider_renders_blends_and_caches():
     assert sorted(box.cache) == [0.0, 0.5, 1.0]
     cached = box.cache[0.5]
     assert box.render(0.50000001) is cached  # same rounded alpha: not recomputed
+    assert "PSNR-oriented" in box.children[0].value
+    labelled = W.interpolation_slider(psnr_model, gan_model, lr, labels=("RealSR <DF2K>", "Real-ESRGAN"))
+    assert "alpha = 0: RealSR &lt;DF2K&gt;" in labelled.children[0].value  # says which pair it is
 
 
 def test_upscale_your_own_reports_a_bad_upload_in_the_widget():

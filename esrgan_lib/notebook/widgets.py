@@ -224,7 +224,9 @@ def _sr_array(model, lr: np.ndarray, upscale_fn: Callable | None) -> np.ndarray:
 
 
 def interpolation_slider(psnr_model, gan_model, lr_image, *, value: float = 0.8,
-                         upscale_fn: Callable | None = None, width: int | None = None):
+                         upscale_fn: Callable | None = None, width: int | None = None,
+                         labels: tuple[str, str] = ("PSNR-oriented (smooth)",
+                                                    "GAN (sharp, may hallucinate)")):
     """Network interpolation: theta = (1 - alpha) * theta_PSNR + alpha * theta_GAN, alpha on a slider.
 
     Args:
@@ -233,6 +235,7 @@ def interpolation_slider(psnr_model, gan_model, lr_image, *, value: float = 0.8,
         value: initial alpha (0 = PSNR-oriented, 1 = GAN).
         upscale_fn: ``fn(model, lr_uint8) -> picture``; default ``esrgan_lib.inference.upscale``.
         width: display width in CSS pixels.
+        labels: what alpha = 0 and alpha = 1 are, shown above the slider (HTML-escaped).
 
     Returns:
         an ``ipywidgets.VBox`` with ``slider`` (FloatSlider 0..1 step 0.1, ``continuous_update=False``,
@@ -261,8 +264,10 @@ def interpolation_slider(psnr_model, gan_model, lr_image, *, value: float = 0.8,
     slider = w.FloatSlider(value=round(value, 1), min=0.0, max=1.0, step=0.1, description="alpha",
                            continuous_update=False, readout_format=".1f")
     slider.add_class(INTERP_SLIDER_CLASS)
-    caption = w.HTML("alpha = 0: PSNR-oriented (smooth) &nbsp;&hellip;&nbsp; alpha = 1: GAN (sharp, "
-                     "may hallucinate)")
+    import html
+
+    left, right = (html.escape(label) for label in labels)
+    caption = w.HTML(f"alpha = 0: {left} &nbsp;&hellip;&nbsp; alpha = 1: {right}")
 
     def on_change(change):
         image.value = render(change["new"])
