@@ -16,6 +16,7 @@ torch tensors (3, H, W) / (1, 3, H, W) in [0, 1].
 
 from __future__ import annotations
 
+import html
 import io
 from collections.abc import Callable, Sequence
 
@@ -224,7 +225,8 @@ def _sr_array(model, lr: np.ndarray, upscale_fn: Callable | None) -> np.ndarray:
 
 
 def interpolation_slider(psnr_model, gan_model, lr_image, *, value: float = 0.8,
-                         upscale_fn: Callable | None = None, width: int | None = None):
+                         upscale_fn: Callable | None = None, width: int | None = None,
+                         labels: tuple[str, str] | None = None):
     """Network interpolation: theta = (1 - alpha) * theta_PSNR + alpha * theta_GAN, alpha on a slider.
 
     Args:
@@ -233,6 +235,8 @@ def interpolation_slider(psnr_model, gan_model, lr_image, *, value: float = 0.8,
         value: initial alpha (0 = PSNR-oriented, 1 = GAN).
         upscale_fn: ``fn(model, lr_uint8) -> picture``; default ``esrgan_lib.inference.upscale``.
         width: display width in CSS pixels.
+        labels: names of the two ends for the caption, e.g. ``("RealSR DF2K", "Real-ESRGAN x4plus")``
+            when the pair is not a PSNR-oriented model and its GAN fine-tune; default: PSNR / GAN.
 
     Returns:
         an ``ipywidgets.VBox`` with ``slider`` (FloatSlider 0..1 step 0.1, ``continuous_update=False``,
@@ -261,8 +265,12 @@ def interpolation_slider(psnr_model, gan_model, lr_image, *, value: float = 0.8,
     slider = w.FloatSlider(value=round(value, 1), min=0.0, max=1.0, step=0.1, description="alpha",
                            continuous_update=False, readout_format=".1f")
     slider.add_class(INTERP_SLIDER_CLASS)
-    caption = w.HTML("alpha = 0: PSNR-oriented (smooth) &nbsp;&hellip;&nbsp; alpha = 1: GAN (sharp, "
-                     "may hallucinate)")
+    if labels is None:
+        caption = w.HTML("alpha = 0: PSNR-oriented (smooth) &nbsp;&hellip;&nbsp; alpha = 1: GAN (sharp, "
+                         "may hallucinate)")
+    else:
+        zero, one = (html.escape(str(name)) for name in labels)
+        caption = w.HTML(f"alpha = 0: {zero} &nbsp;&hellip;&nbsp; alpha = 1: {one}")
 
     def on_change(change):
         image.value = render(change["new"])
