@@ -31,6 +31,8 @@ _LRELU = f" 9=2 -23310=1,{_SLOPE:e}"
 
 @dataclass
 class NcnnLayer:
+    """One ``.param`` line: layer type and name, input and output blob names, ``key -> value`` text."""
+
     type: str
     name: str
     inputs: list[str]
@@ -187,12 +189,14 @@ def _walk(chain: _Chain) -> tuple[dict, list]:
     skip = chain.peek()
     reads = skip is not None and sorted(map(chain.blob, skip.inputs)) == sorted([first, body])
     if skip is not None and skip.type == "BinaryOp":
-        skip = chain.take("BinaryOp", "long skip add", ok=reads and skip.get(0, 0) == 0)
+        plain_add = skip.get(0, 0) == 0 and skip.get(1, 0) == 0  # op add, two blobs (not a scalar)
+        skip = chain.take("BinaryOp", "long skip add", ok=reads and plain_add)
     else:
         skip = chain.take("Eltwise", "long skip add", ok=reads and skip.get(0, 1) == 1 and not skip.array(1))
     feat, num_up = chain.blob(skip.outputs[0]), 0
     while (nxt := chain.peek()) is not None and nxt.type == "Interp":
-        ok = nxt.get(0, 0) == 1 and nxt.get(1, 1) == 2 and nxt.get(2, 1) == 2
+        ok = (nxt.get(0, 0) == 1 and nxt.get(1, 1) == 2 and nxt.get(2, 1) == 2
+              and nxt.get(3, 0) == 0 and nxt.get(4, 0) == 0)  # no fixed output size
         interp = chain.take("Interp", "nearest x2 upsampling", [feat], ok=ok)
         num_up += 1
         feat, layer = chain.conv(f"conv_up{num_up}", chain.blob(interp.outputs[0]), act=True)
