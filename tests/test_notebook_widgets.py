@@ -193,3 +193,18 @@ def test_upscale_your_own_reports_a_bad_upload_in_the_widget():
     box = W.upscale_your_own(1, upscale_fn=_nearest_x2)
     box.on_upload({"name": "value", "new": ({"name": "notes.txt", "content": memoryview(b"hello")},)})
     assert box.children[1].value.startswith("notes.txt: cannot upscale:")
+
+
+def test_interpolation_slider_names_its_two_ends():
+    """Two models that are not a PSNR/GAN pair (e.g. two GAN models) get their own names in the caption."""
+    pytest.importorskip("torch")
+    from esrgan_lib.models import RRDBNet
+
+    a, b = RRDBNet(nf=4, nb=1, gc=4).eval(), RRDBNet(nf=4, nb=1, gc=4).eval()
+    lr = np.zeros((4, 4, 3), dtype=np.uint8)
+    default = W.interpolation_slider(a, b, lr, value=0.0)
+    assert "PSNR-oriented" in default.children[0].value
+    named = W.interpolation_slider(a, b, lr, value=0.0, labels=("RealSR DF2K", "Real-ESRGAN <x4plus>"))
+    caption = named.children[0].value
+    assert "alpha = 0: RealSR DF2K" in caption and "alpha = 1: Real-ESRGAN &lt;x4plus&gt;" in caption
+    assert "PSNR-oriented" not in caption

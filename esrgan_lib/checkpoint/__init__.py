@@ -41,7 +41,7 @@ from torch import nn
 from .._atomic import atomic_path
 from ..models import RRDBNet, SRResNet
 from ..runtime import default_device
-from .ncnn import describe_packaged, packaged_ncnn_model, read_ncnn, write_ncnn
+from .ncnn import describe_packaged, load_ncnn_generator, packaged_ncnn_model, write_ncnn
 
 __all__ = [
     "save_generator",
@@ -285,8 +285,9 @@ def load_generator(
 
     Args:
         path_or_state_dict: a ``.safetensors`` file from ``save_generator``, a ``.pth``/``.pt``
-            file in one of the module's key formats, an ncnn ``.param`` file (its ``.bin`` beside it),
-            or an in-memory state dict.
+            file in one of the module's key formats, an ncnn ``.param`` file (its ``.bin`` beside it;
+            the model's ``metadata`` attribute then says where the weights come from), or an
+            in-memory state dict.
         device: where the returned model lives; default the best device here (``runtime.default_device``:
             the GPU when there is one), so that ``upscale``, which runs on the model's device, uses it.
         strict: missing/unexpected keys raise ``ValueError`` (default) or only warn.
@@ -300,11 +301,8 @@ def load_generator(
         raw, source = dict(path_or_state_dict), "state dict"
     else:
         path = Path(path_or_state_dict)
-        if path.suffix == ".param":
-            sd, config = read_ncnn(path)
-            model = RRDBNet(**config)
-            _load_into(model, sd, strict, str(path))
-            return model.to(device).eval()
+        if path.suffix == ".param":  # its metadata attribute says where the weights come from
+            return load_ncnn_generator(path).to(device).eval()
         raw, meta = _read_file(path)
         source = str(path)
     sd = load_state_dict(raw)
