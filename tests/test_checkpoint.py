@@ -15,6 +15,7 @@ from esrgan_lib.checkpoint import (
     export_generator,
     interpolate,
     load_generator,
+    pretrained,
     read_metadata,
     save_generator,
 )
@@ -241,15 +242,15 @@ def served(tmp_path):
 
 def test_official_download_checks_the_hash_prefix(tmp_path, served, monkeypatch):
     url, payload, hits = served
-    monkeypatch.setattr(checkpoint, "OFFICIAL_X4_URL", url)
+    monkeypatch.setattr(pretrained, "OFFICIAL_X4_URL", url)
     cache = tmp_path / "cache"
-    monkeypatch.setattr(checkpoint, "OFFICIAL_X4_SHA256_PREFIX", "00000000" if
+    monkeypatch.setattr(pretrained, "OFFICIAL_X4_SHA256_PREFIX", "00000000" if
                         not hashlib.sha256(payload).hexdigest().startswith("00000000") else "11111111")
     with pytest.raises(ValueError, match="does not start with"):
         checkpoint.download_official_esrgan(cache, progress=False)
     assert not (cache / "weights.pth").exists()  # the bad file is removed
 
-    monkeypatch.setattr(checkpoint, "OFFICIAL_X4_SHA256_PREFIX", hashlib.sha256(payload).hexdigest()[:8])
+    monkeypatch.setattr(pretrained, "OFFICIAL_X4_SHA256_PREFIX", hashlib.sha256(payload).hexdigest()[:8])
     path = checkpoint.download_official_esrgan(cache, progress=False)
     assert path == cache / "weights.pth" and path.read_bytes() == payload
     n = len(hits)
