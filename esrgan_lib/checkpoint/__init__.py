@@ -9,6 +9,9 @@ One module per concept:
   renaming between key formats (BasicSR, official new/old arch; the table is in
   ``esrgan_lib.models.rrdbnet_formats``);
 - ``load``: ``load_generator``, which checks the tensors against any stored config before building;
+  by default it puts the model on the best available device (a GPU when there is one, see
+  ``esrgan_lib.runtime.default_device``), so notebook inference uses the GPU; pass ``device="cpu"``
+  to force the CPU;
 - ``export``: ``save_generator`` (our safetensors with metadata), ``export_generator`` (``.pth`` for
   spandrel/chaiNNer/ComfyUI; ``EXPORTERS`` maps a format name to its writer);
 - ``interpolation``: ESRGAN's network interpolation;

@@ -1,8 +1,8 @@
 """Discriminators (critics) for the GAN stage.
 
-``VGGDiscriminator`` is the seed document's critic: eight 3x3 conv blocks, an adaptive pool to
-6x6 and two linear layers. It outputs an unbounded score (a logit or a WGAN critic value), never a
-probability: the losses in ``esrgan_lib.losses`` apply the sigmoid where one belongs.
+``VGGDiscriminator`` is the critic of the giakou4/gans ESRGAN README: eight 3x3 conv blocks, an
+adaptive pool to 6x6 and two linear layers. It outputs an unbounded score (a logit or a WGAN
+critic value), never a probability: the losses in ``esrgan_lib.losses`` apply the sigmoid where one belongs.
 
 ``VGGStyleDiscriminator`` is BasicSR's discriminator used to reproduce the paper (128x128 input).
 """
@@ -23,7 +23,7 @@ def has_batchnorm(module: nn.Module) -> bool:
 
 
 class VGGDiscriminator(nn.Module):
-    """The seed's critic, with SRGAN's BatchNorm variant behind a flag.
+    """The giakou4/gans ESRGAN README's critic, with SRGAN's BatchNorm variant behind a flag.
 
     Eight conv 3x3 blocks with channels 64, 64, 128, 128, 256, 256, 512, 512 and strides
     1, 2, 1, 2, ..., each followed by LeakyReLU(0.2); AdaptiveAvgPool2d(6) -> flatten (18,432)
@@ -31,7 +31,7 @@ class VGGDiscriminator(nn.Module):
 
     Args:
         in_ch: image channels.
-        batch_norm: False (default, the seed's code, required by WGAN-GP) or True (SRGAN:
+        batch_norm: False (default, that README's code, required by WGAN-GP) or True (SRGAN:
             BatchNorm after every conv but the first).
 
     Shape: (B, in_ch, H, W) with H, W >= 96 -> (B, 1) raw scores.

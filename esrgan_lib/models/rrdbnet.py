@@ -4,7 +4,7 @@ Layout (names follow BasicSR, so its checkpoints load without renaming)::
 
     x (B, in_ch, H, W)
     [pixel-unshuffle for scale 2 (x2) or 1 (x4)]
-    conv_first 3x3                   -> feat   (no activation: the seed's PReLU is not there)
+    conv_first 3x3                   -> feat   (no activation: the giakou4/gans README's PReLU is not there)
     body: nb x RRDB -> conv_body 3x3 -> + feat (long skip)
     per x2 step: nearest x2 -> conv_up{k} 3x3 -> LeakyReLU(0.2)
     conv_hr 3x3 -> LeakyReLU(0.2) -> conv_last 3x3   (no output activation)
