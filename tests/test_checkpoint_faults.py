@@ -143,3 +143,15 @@ def test_cli_and_training_use_the_same_weights_of_a_checkpoint(tmp_path):
     target = _tiny(seed=3)
     load_pretrained(target, path)
     assert _same(load_generator(path, device="cpu"), target)
+
+
+def test_metadata_naming_a_discriminator_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    from esrgan_lib.models import VGGDiscriminator
+
+    sd = {k: v.contiguous() for k, v in VGGDiscriminator().state_dict().items()}
+    save_file(sd, str(tmp_path / "d.safetensors"),
+              metadata={"esrgan_lib.arch": "VGGDiscriminator", "esrgan_lib.config": "{}"})
+    with pytest.raises(CheckpointError, match="discriminator.*not a generator"):
+        load_generator(tmp_path / "d.safetensors", device="cpu")

@@ -36,6 +36,8 @@ def _spec_and_config(sd: dict, meta: Mapping, source: str) -> tuple[registry.Arc
             spec = registry.spec_for_class(arch)
         except ValueError as e:
             raise CheckpointError(f"{source}: {e} in metadata") from None
+        if spec.role != "generator":
+            raise CheckpointError(f"{source}: the metadata names a {spec.role} ({arch}), not a generator")
     else:
         try:
             spec = detect_architecture(sd)
