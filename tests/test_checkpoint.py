@@ -15,6 +15,7 @@ from esrgan_lib.checkpoint import (
     export_generator,
     interpolate,
     load_generator,
+    pretrained,
     read_metadata,
     save_generator,
 )
@@ -241,15 +242,15 @@ def served(tmp_path):
 
 def test_official_download_checks_the_hash_prefix(tmp_path, served, monkeypatch):
     url, payload, hits = served
-    monkeypatch.setattr(checkpoint, "OFFICIAL_X4_URL", url)
+    monkeypatch.setattr(pretrained, "OFFICIAL_X4_URL", url)
     cache = tmp_path / "cache"
-    monkeypatch.setattr(checkpoint, "OFFICIAL_X4_SHA256_PREFIX", "00000000" if
+    monkeypatch.setattr(pretrained, "OFFICIAL_X4_SHA256_PREFIX", "00000000" if
                         not hashlib.sha256(payload).hexdigest().startswith("00000000") else "11111111")
     with pytest.raises(ValueError, match="does not start with"):
         checkpoint.download_official_esrgan(cache, progress=False)
     assert not (cache / "weights.pth").exists()  # the bad file is removed
 
-    monkeypatch.setattr(checkpoint, "OFFICIAL_X4_SHA256_PREFIX", hashlib.sha256(payload).hexdigest()[:8])
+    monkeypatch.setattr(pretrained, "OFFICIAL_X4_SHA256_PREFIX", hashlib.sha256(payload).hexdigest()[:8])
     path = checkpoint.download_official_esrgan(cache, progress=False)
     assert path == cache / "weights.pth" and path.read_bytes() == payload
     n = len(hits)
@@ -267,8 +268,9 @@ def test_official_constants_match_reference():
 def test_load_generator_defaults_to_the_best_device(tmp_path, monkeypatch):
     """Notebooks call ``load_generator(path)``; on a GPU machine the model must land on the GPU."""
     import esrgan_lib.checkpoint as checkpoint
+    import esrgan_lib.runtime as runtime
 
     path = save_generator(RRDBNet(3, 3, nf=8, nb=1, gc=4), tmp_path / "g.safetensors")
-    monkeypatch.setattr(checkpoint, "default_device", lambda: torch.device("meta"))
+    monkeypatch.setattr(runtime, "default_device", lambda: torch.device("meta"))
     assert next(checkpoint.load_generator(path).parameters()).device.type == "meta"
     assert next(checkpoint.load_generator(path, device="cpu").parameters()).device.type == "cpu"

@@ -185,3 +185,54 @@ def test_config_round_trip():
     m2.load_state_dict(m.state_dict())
     s = SRResNet(nf=8, nb=1)
     SRResNet(**s.config).load_state_dict(s.state_dict())
+
+
+# ---------------------------------------------------------------------------------------------
+# signatures, BasicSR names, the registry (issue 11, items 3 and 5)
+
+
+@pytest.mark.parametrize("build", [
+    lambda: RRDBNet(3, 3, 4),
+    lambda: SRResNet(3, 3, 8),
+    lambda: VGGDiscriminator(3, True),
+    lambda: VGGStyleDiscriminator(3, 64),
+])
+def test_options_after_channel_counts_are_keyword_only(build):
+    with pytest.raises(TypeError):
+        build()
+
+
+def _basicsr_vggstyle_keys(input_size):
+    """The parameter names of BasicSR's VGGStyleDiscriminator (basicsr/archs/discriminator_arch.py)."""
+    keys = ["conv0_0.weight", "conv0_0.bias", "conv0_1.weight"]
+    keys += [f"bn0_1.{p}" for p in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")]
+    for i in range(1, 5 if input_size == 128 else 6):
+        for j in (0, 1):
+            keys.append(f"conv{i}_{j}.weight")
+            keys += [f"bn{i}_{j}.{p}" for p in ("weight", "bias", "running_mean", "running_var",
+                                                "num_batches_tracked")]
+    return set(keys + ["linear1.weight", "linear1.bias", "linear2.weight", "linear2.bias"])
+
+
+@pytest.mark.parametrize("size", [128, 256])
+def test_vggstyle_discriminator_uses_basicsr_names(size):
+    d = VGGStyleDiscriminator(input_size=size)
+    assert set(d.state_dict()) == _basicsr_vggstyle_keys(size)
+    assert d.linear1.in_features == 512 * 4 * 4 and d.linear2.out_features == 1
+    assert d.conv1_0.in_channels == 64 and d.conv1_0.out_channels == 128
+    assert d.conv0_1.kernel_size == (4, 4) and d.conv0_1.stride == (2, 2) and d.conv0_1.bias is None
+    assert d.bn4_1.num_features == 512
+
+
+def test_registry_detects_generators_and_gives_inference_properties():
+    from esrgan_lib.models.registry import detect_generator, generator_spec, inference_properties
+
+    for model, name in [(RRDBNet(nf=8, nb=1, scale=2), "rrdbnet"), (SRResNet(nf=8, nb=1), "srresnet")]:
+        spec = detect_generator(model.state_dict())
+        assert spec is generator_spec(name)
+        assert spec.infer_config(model.state_dict()) == model.config
+    assert detect_generator(VGGDiscriminator().state_dict()) is None
+    assert inference_properties(RRDBNet(nf=8, nb=1, scale=1)) == {"scale": 1, "multiple": 4, "in_ch": 3,
+                                                                   "out_ch": 3}
+    assert inference_properties(RRDBNet(nf=8, nb=1, scale=8))["multiple"] == 1
+    assert inference_properties(SRResNet(nf=8, nb=1, scale=2))["scale"] == 2

@@ -106,9 +106,9 @@ def test_load_generator_says_where_the_weights_come_from():
     meta = model.metadata
     assert meta["format"] == "ncnn" and meta["storage"] == "fp16"
     assert meta["source"].endswith("REALESRGAN_X4PLUS_UP4X.param")
-    assert "Real-ESRGAN x4plus" in meta["weights"] and "not the ESRGAN paper" in meta["weights"]
-    assert model.metadata["weights"] == read_metadata(meta["source"])["description"]
-    assert "GAN-trained" in meta["weights"]
+    assert "Real-ESRGAN x4plus" in meta["description"] and "not the ESRGAN paper" in meta["description"]
+    assert model.metadata["description"] == read_metadata(meta["source"])["description"]
+    assert "GAN-trained" in meta["description"]
 
 
 @needs_realsr

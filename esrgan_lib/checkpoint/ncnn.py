@@ -18,6 +18,7 @@ the ESRGAN generator but were GAN-trained on other degradations than the paper's
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,9 +29,11 @@ from torch import nn
 
 from .._atomic import atomic_path
 from ..models import RRDBNet
+from .export import EXPORTERS
+from .io import FILE_READERS, META_ARCH, META_CONFIG, METADATA_READERS
 from .ncnn_graph import build_rrdbnet_graph, conv_shape, parse_rrdbnet_graph
 
-__all__ = ["read_ncnn", "write_ncnn", "load_ncnn_generator", "packaged_ncnn_model", "describe_packaged",
+__all__ = ["read_ncnn", "write_ncnn", "ncnn_metadata", "packaged_ncnn_model", "describe_packaged",
            "PACKAGED_NCNN_MODELS", "NcnnFormatError", "FP16_TAG", "FP32_TAG"]
 
 FP16_TAG, FP32_TAG = 0x01306B47, 0
@@ -130,7 +133,7 @@ def read_ncnn(param_path: str | os.PathLike) -> tuple[dict, dict]:
 
     Returns ``(state_dict, config)``: fp32 tensors under BasicSR keys (``conv_first.weight`` ...,
     what ``RRDBNet`` uses) and ``dict(in_ch, out_ch, nf, nb, gc, scale)`` for ``RRDBNet(**config)``.
-    fp16 and fp32 storage both read (``load_ncnn_generator``'s metadata says which). Any nf / nb /
+    fp16 and fp32 storage both read (``load_generator``'s ``model.metadata`` says which). Any nf / nb /
     gc; scales 1, 2 (a pixel-unshuffle ``Reorg`` first), 4, 8.
 
     Raises ``NcnnFormatError`` (a ``ValueError``) naming the first layer that is not RRDBNet's (e.g. the SRVGG
@@ -156,19 +159,18 @@ def _read(param: Path) -> tuple[dict, dict, str]:
     return sd, config, storage
 
 
-def load_ncnn_generator(param_path: str | os.PathLike) -> RRDBNet:
-    """``RRDBNet`` with the weights of an ncnn model, in eval mode, on the CPU.
+def ncnn_metadata(param_path: str | os.PathLike) -> dict:
+    """What an ncnn model is, without reading its weights: ``{"format": "ncnn", "description": ...}``."""
+    description = describe_packaged(param_path) or f"ncnn model {Path(param_path).stem}: origin unknown"
+    return {"format": "ncnn", "description": description}
 
-    ``model.metadata`` says where it came from: ``{"format": "ncnn", "source": <.param path>,
-    "storage": "fp16" | "fp32", "weights": <what they are, e.g. Real-ESRGAN x4plus ...>}``.
-    """
-    param = Path(param_path)
+
+def _read_file(param: Path) -> tuple[dict, dict]:
+    """``FILE_READERS`` entry: (state dict, metadata with the architecture and config from the graph)."""
     sd, config, storage = _read(param)
-    model = RRDBNet(**config)
-    model.load_state_dict(sd)
-    model.metadata = {"format": "ncnn", "source": str(param), "storage": storage,
-                      "weights": describe_packaged(param) or f"ncnn model {param.stem}: origin unknown"}
-    return model.eval()
+    meta = {META_ARCH: "RRDBNet", META_CONFIG: json.dumps(config), "source": str(param), "storage": storage,
+            **ncnn_metadata(param)}
+    return sd, meta
 
 
 def write_ncnn(model_or_state_dict: nn.Module | Mapping, path: str | os.PathLike, *,
@@ -203,3 +205,10 @@ def write_ncnn(model_or_state_dict: nn.Module | Mapping, path: str | os.PathLike
     with atomic_path(param) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
     return param
+
+
+# the checkpoint package's dispatch points: load_generator("X.param"), read_metadata,
+# export_generator(format="ncnn")
+FILE_READERS[".param"] = _read_file
+METADATA_READERS[".param"] = ncnn_metadata
+EXPORTERS["ncnn"] = lambda model, path: write_ncnn(model, path)

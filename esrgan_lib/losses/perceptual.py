@@ -12,10 +12,9 @@ there when missing, or read from ``$ESRGAN_VGG_WEIGHTS``. Nothing is loaded at i
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
-import urllib.request
+import socket
 import warnings
 from pathlib import Path
 
@@ -49,44 +48,47 @@ VGG19_LAYERS = _vgg19_conv_indices()  # conv1_1 -> 0, ..., conv5_4 -> 34
 
 
 def _vgg19_features(end: int) -> nn.Sequential:
-    """``torchvision.models.vgg19().features[:end]``: same layers, indices and init, built lazily."""
-    layers, in_ch = [], 3
+    """``torchvision.models.vgg19().features[:end]``: torchvision's layers, indices and init.
+
+    Only the part of the config up to layer ``end`` is built (``make_layers`` on a prefix of
+    ``cfgs["E"]``); the ReLUs are made out-of-place so a feature map a caller keeps is never
+    overwritten by the next layer.
+    """
+    cfg, n_layers = [], 0
     for v in tv_vgg.cfgs["E"]:  # 64, 64, "M", 128, 128, "M", 256 x4, "M", 512 x4, "M", 512 x4, "M"
-        if len(layers) >= end:
+        if n_layers >= end:
             break
-        if v == "M":
-            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
-            continue
-        conv = nn.Conv2d(in_ch, v, kernel_size=3, padding=1)
-        nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")  # torchvision's VGG init
-        nn.init.zeros_(conv.bias)
-        layers += [conv, nn.ReLU()]  # not in-place: keeps the conv output intact for autograd
-        in_ch = v
-    return nn.Sequential(*layers[:end])
+        cfg.append(v)
+        n_layers += 1 if v == "M" else 2  # max pool | conv + ReLU
+    layers = tv_vgg.make_layers(cfg, batch_norm=False)[:end]
+    for m in layers:
+        if isinstance(m, nn.ReLU):
+            m.inplace = False
+        elif isinstance(m, nn.Conv2d):  # torchvision's VGG.__init__ init (make_layers leaves the default)
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+    return layers
 
 
 def _download(url: str, dest: Path, *, timeout: float) -> None:
-    """Stream ``url`` to ``dest`` (via a .part file); check the sha256 prefix in the file name."""
-    from tqdm.auto import tqdm
+    """``torch.hub.download_url_to_file`` with the sha256 prefix of the file name (torch hub's
+    ``name-<hash>.ext`` convention) checked; each network operation times out after ``timeout`` s.
 
+    torch hub writes a temporary file and renames it only after the hash check: nothing partial is
+    left behind. ``socket``'s default timeout is set for the call (torch hub takes none) and restored.
+    """
+    match = torch.hub.HASH_REGEX.search(dest.name)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    sha = hashlib.sha256()
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as f:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
-                while chunk := response.read(1 << 20):
-                    f.write(chunk)
-                    sha.update(chunk)
-                    bar.update(len(chunk))
-        expected = dest.stem.rsplit("-", 1)[-1]
-        if not sha.hexdigest().startswith(expected):
-            raise RuntimeError(f"{url}: sha256 {sha.hexdigest()} does not start with {expected}")
-    except BaseException:
-        part.unlink(missing_ok=True)  # never leave a partial file behind
+        torch.hub.download_url_to_file(url, str(dest), hash_prefix=match.group(1) if match else None)
+    except RuntimeError as e:
+        if "invalid hash value" in str(e):
+            raise RuntimeError(f"{url}: its sha256 does not start with {match.group(1)} ({e})") from None
         raise
-    os.replace(part, dest)
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def imagenet_vgg19_path(*, download: bool = True) -> Path:

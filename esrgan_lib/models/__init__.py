@@ -3,8 +3,10 @@
 - ``rrdbnet``: ``ResidualDenseBlock``, ``RRDB``, ``RRDBNet`` (the ESRGAN generator)
 - ``srresnet``: ``SRResNet`` (SRGAN's generator)
 - ``registry``: ``ArchSpec`` and the ``GENERATORS`` / ``DISCRIMINATORS`` registries (one spec per network)
-- ``discriminator``: ``VGGDiscriminator`` (the seed's critic / SRGAN's with ``batch_norm=True``),
-  ``VGGStyleDiscriminator`` (BasicSR's 128x128 one)
+- ``rrdbnet_formats``: RRDBNet's key formats (BasicSR, official new/old arch): detection, renaming,
+  config inference
+- ``discriminator``: ``VGGDiscriminator`` (the giakou4/gans ESRGAN README's critic / SRGAN's with
+  ``batch_norm=True``), ``VGGStyleDiscriminator`` (BasicSR's 128x128 one, BasicSR's parameter names)
 """
 
 from . import registry

@@ -1,8 +1,8 @@
 """Discriminators (critics) for the GAN stage.
 
-``VGGDiscriminator`` is the seed document's critic: eight 3x3 conv blocks, an adaptive pool to
-6x6 and two linear layers. It outputs an unbounded score (a logit or a WGAN critic value), never a
-probability: the losses in ``esrgan_lib.losses`` apply the sigmoid where one belongs.
+``VGGDiscriminator`` is the critic of the giakou4/gans ESRGAN README: eight 3x3 conv blocks, an
+adaptive pool to 6x6 and two linear layers. It outputs an unbounded score (a logit or a WGAN
+critic value), never a probability: the losses in ``esrgan_lib.losses`` apply the sigmoid where one belongs.
 
 ``VGGStyleDiscriminator`` is BasicSR's discriminator used to reproduce the paper (128x128 input).
 """
@@ -23,7 +23,7 @@ def has_batchnorm(module: nn.Module) -> bool:
 
 
 class VGGDiscriminator(nn.Module):
-    """The seed's critic, with SRGAN's BatchNorm variant behind a flag.
+    """The giakou4/gans ESRGAN README's critic, with SRGAN's BatchNorm variant behind a flag.
 
     Eight conv 3x3 blocks with channels 64, 64, 128, 128, 256, 256, 512, 512 and strides
     1, 2, 1, 2, ..., each followed by LeakyReLU(0.2); AdaptiveAvgPool2d(6) -> flatten (18,432)
@@ -31,7 +31,7 @@ class VGGDiscriminator(nn.Module):
 
     Args:
         in_ch: image channels.
-        batch_norm: False (default, the seed's code, required by WGAN-GP) or True (SRGAN:
+        batch_norm: False (default, that README's code, required by WGAN-GP) or True (SRGAN:
             BatchNorm after every conv but the first).
 
     Shape: (B, in_ch, H, W) with H, W >= 96 -> (B, 1) raw scores.
@@ -41,7 +41,7 @@ class VGGDiscriminator(nn.Module):
     channels = (64, 64, 128, 128, 256, 256, 512, 512)
     min_size = 96
 
-    def __init__(self, in_ch: int = 3, batch_norm: bool = False):
+    def __init__(self, in_ch: int = 3, *, batch_norm: bool = False):
         super().__init__()
         self.batch_norm = batch_norm
         layers, c_in = [], in_ch
@@ -72,29 +72,35 @@ class VGGDiscriminator(nn.Module):
 class VGGStyleDiscriminator(nn.Module):
     """BasicSR's VGG-style discriminator used to reproduce ESRGAN (input exactly 128x128 or 256x256).
 
-    conv0_0 3x3 (bias) -> LReLU, conv0_1 4x4 s2 -> BN -> LReLU, then for widths 128, 256, 512,
-    512: conv 3x3 -> BN -> LReLU, conv 4x4 s2 -> BN -> LReLU; Linear(512*4*4 -> 100) -> LReLU ->
-    Linear(100 -> 1). ``input_size=128, nf=64`` has 14,499,401 parameters.
+    conv0_0 3x3 (bias) -> LReLU, conv0_1 4x4 s2 -> bn0_1 -> LReLU, then for block ``i`` = 1..4
+    (widths 2nf, 4nf, 8nf, 8nf; a fifth 8nf block for 256x256): conv{i}_0 3x3 -> bn{i}_0 -> LReLU,
+    conv{i}_1 4x4 s2 -> bn{i}_1 -> LReLU; linear1 (8nf*4*4 -> 100) -> LReLU -> linear2 (100 -> 1).
+    The parameter names are BasicSR's (``conv0_0 ... bn4_1, linear1, linear2``), so its
+    ``VGGStyleDiscriminator`` weights load with ``load_state_dict``.
+    ``input_size=128, nf=64`` has 14,499,401 parameters.
 
     Shape: (B, in_ch, input_size, input_size) -> (B, 1) raw scores.
     """
 
-    def __init__(self, in_ch: int = 3, nf: int = 64, input_size: int = 128):
+    def __init__(self, in_ch: int = 3, *, nf: int = 64, input_size: int = 128):
         super().__init__()
         if input_size not in (128, 256):
             raise ValueError(f"input_size must be 128 or 256, got {input_size}")
         self.input_size = input_size
         widths = [nf, nf * 2, nf * 4, nf * 8, nf * 8] + ([nf * 8] if input_size == 256 else [])
-        act = nn.LeakyReLU(0.2, inplace=True)
-        layers = [nn.Conv2d(in_ch, nf, 3, 1, 1), act,
-                  nn.Conv2d(nf, nf, 4, 2, 1, bias=False), nn.BatchNorm2d(nf), act]
-        for c_in, c_out in zip(widths[:-1], widths[1:]):
-            layers += [nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out), act,
-                       nn.Conv2d(c_out, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), act]
-        self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(widths[-1] * 4 * 4, 100), act, nn.Linear(100, 1)
-        )
+        self.num_blocks = len(widths)
+        self.conv0_0 = nn.Conv2d(in_ch, nf, 3, 1, 1, bias=True)
+        self.conv0_1 = nn.Conv2d(nf, nf, 4, 2, 1, bias=False)
+        self.bn0_1 = nn.BatchNorm2d(nf, affine=True)
+        for i in range(1, self.num_blocks):
+            c_in, c_out = widths[i - 1], widths[i]
+            setattr(self, f"conv{i}_0", nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False))
+            setattr(self, f"bn{i}_0", nn.BatchNorm2d(c_out, affine=True))
+            setattr(self, f"conv{i}_1", nn.Conv2d(c_out, c_out, 4, 2, 1, bias=False))
+            setattr(self, f"bn{i}_1", nn.BatchNorm2d(c_out, affine=True))
+        self.linear1 = nn.Linear(widths[-1] * 4 * 4, 100)
+        self.linear2 = nn.Linear(100, 1)
+        self.lrelu = nn.LeakyReLU(0.2, inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or tuple(x.shape[-2:]) != (self.input_size, self.input_size):
@@ -102,7 +108,13 @@ class VGGStyleDiscriminator(nn.Module):
                 f"VGGStyleDiscriminator expects (B, C, {self.input_size}, {self.input_size}), "
                 f"got {tuple(x.shape)}"
             )
-        return self.classifier(self.features(x))
+        feat = self.lrelu(self.conv0_0(x))
+        feat = self.lrelu(self.bn0_1(self.conv0_1(feat)))          # (B, nf, S/2, S/2)
+        for i in range(1, self.num_blocks):                        # each block halves the size
+            feat = self.lrelu(getattr(self, f"bn{i}_0")(getattr(self, f"conv{i}_0")(feat)))
+            feat = self.lrelu(getattr(self, f"bn{i}_1")(getattr(self, f"conv{i}_1")(feat)))
+        feat = feat.flatten(1)                                      # (B, 8nf * 4 * 4)
+        return self.linear2(self.lrelu(self.linear1(feat)))        # (B, 1)
 
 
 def _vgg_size(size: int, config) -> str | None:

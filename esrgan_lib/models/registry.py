@@ -15,7 +15,9 @@ Contract of a spec (all callables are optional where the role does not need them
   training config hands over a superset such as ``nf, nb, gc, scale``);
 - generators: ``detect(sd) -> bool`` (the state dict, any key format, belongs to this architecture),
   ``to_canonical(sd) -> dict`` (rename to the class's own keys), ``infer_config(sd) -> dict``
-  (constructor arguments from tensor shapes of a canonical state dict), ``scales``;
+  (constructor arguments from tensor shapes of a canonical state dict), ``scales``, and what inference
+  needs: ``input_multiple(config) -> int`` (H and W must be multiples of it; 1 when absent). The
+  config's ``scale``, ``in_ch`` and ``out_ch`` give the rest (``inference_properties(model)``);
 - discriminators: ``check_input_size(size, config) -> str | None`` (why an HR patch side does not fit,
   or None) and ``uses_batchnorm(config) -> bool`` (WGAN-GP needs a critic without BatchNorm).
 """
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 from torch import nn
 
 __all__ = ["ArchSpec", "GENERATORS", "DISCRIMINATORS", "register", "spec_of", "generator_spec",
-           "discriminator_spec"]
+           "discriminator_spec", "spec_for_class", "detect_generator", "inference_properties"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class ArchSpec:
     infer_config: Callable[[Mapping], dict] | None = None
     check_input_size: Callable[[int, Mapping], str | None] | None = None
     uses_batchnorm: Callable[[Mapping], bool] | None = None
+    input_multiple: Callable[[Mapping], int] | None = None
     extra: Mapping = field(default_factory=dict)
 
     def build(self, **options) -> nn.Module:
@@ -95,3 +98,35 @@ def spec_of(model: nn.Module) -> ArchSpec:
             if type(inner) is spec.cls:
                 return spec
     raise TypeError(f"{type(inner).__name__} is not a registered architecture")
+
+
+def spec_for_class(class_name: str) -> ArchSpec:
+    """The spec whose class is called ``class_name`` (as saved in checkpoint metadata, e.g. "RRDBNet")."""
+    for table in _BY_ROLE.values():
+        for spec in table.values():
+            if spec.cls.__name__ == class_name:
+                return spec
+    raise ValueError(f"unknown architecture {class_name!r}; known: "
+                     f"{sorted(s.cls.__name__ for t in _BY_ROLE.values() for s in t.values())}")
+
+
+def detect_generator(sd: Mapping) -> ArchSpec | None:
+    """The registered generator whose ``detect`` accepts the state dict ``sd``, or None."""
+    for spec in GENERATORS.values():
+        if spec.detect is not None and spec.detect(sd):
+            return spec
+    return None
+
+
+def inference_properties(model: nn.Module) -> dict:
+    """What inference needs of a registered generator, from its spec and ``model.config``.
+
+    Returns ``{"scale": int, "multiple": int, "in_ch": int, "out_ch": int}``: output size is input
+    size times ``scale``; input H and W must be multiples of ``multiple`` (pad to it).
+    """
+    spec = spec_of(model)
+    inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None) or model
+    config = inner.config
+    multiple = spec.input_multiple(config) if spec.input_multiple is not None else 1
+    return {"scale": int(config.get("scale", 1)), "multiple": int(multiple),
+            "in_ch": int(config.get("in_ch", 3)), "out_ch": int(config.get("out_ch", 3))}

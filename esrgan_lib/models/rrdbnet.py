@@ -4,7 +4,7 @@ Layout (names follow BasicSR, so its checkpoints load without renaming)::
 
     x (B, in_ch, H, W)
     [pixel-unshuffle for scale 2 (x2) or 1 (x4)]
-    conv_first 3x3                   -> feat   (no activation: the seed's PReLU is not there)
+    conv_first 3x3                   -> feat   (no activation: the giakou4/gans README's PReLU is not there)
     body: nb x RRDB -> conv_body 3x3 -> + feat (long skip)
     per x2 step: nearest x2 -> conv_up{k} 3x3 -> LeakyReLU(0.2)
     conv_hr 3x3 -> LeakyReLU(0.2) -> conv_last 3x3   (no output activation)
@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import rrdbnet_formats
 from .registry import ArchSpec, register
 
 __all__ = ["ResidualDenseBlock", "RRDB", "RRDBNet", "default_init_weights", "count_parameters"]
@@ -119,6 +120,7 @@ class RRDBNet(nn.Module):
         self,
         in_ch: int = 3,
         out_ch: int = 3,
+        *,
         nf: int = 64,
         nb: int = 23,
         gc: int = 32,
@@ -128,7 +130,7 @@ class RRDBNet(nn.Module):
         if scale not in SUPPORTED_SCALES:
             raise ValueError(f"RRDBNet supports scale in {SUPPORTED_SCALES}, got {scale}")
         self.in_ch, self.out_ch, self.nf, self.nb, self.gc, self.scale = in_ch, out_ch, nf, nb, gc, scale
-        self.unshuffle = {1: 4, 2: 2}.get(scale, 1)
+        self.unshuffle = _unshuffle_factor(scale)
         self.num_up = 3 if scale == 8 else 2
 
         self.conv_first = nn.Conv2d(in_ch * self.unshuffle**2, nf, 3, 1, 1)
@@ -185,9 +187,18 @@ class RRDBNet(nn.Module):
         return f"scale={self.scale}, nb={self.nb}, nf={self.nf}, gc={self.gc}"
 
 
+def _unshuffle_factor(scale: int) -> int:
+    """Pixel-unshuffle factor of the input (BasicSR's convention): 4 for x1, 2 for x2, else 1."""
+    return {1: 4, 2: 2}.get(scale, 1)
+
+
 register(ArchSpec(
     name="rrdbnet", cls=RRDBNet, role="generator", scales=SUPPORTED_SCALES,
     summary="ESRGAN's generator: residual-in-residual dense blocks, no BatchNorm (Wang et al. 2018)",
+    detect=rrdbnet_formats.detect, to_canonical=rrdbnet_formats.to_basicsr,
+    infer_config=rrdbnet_formats.infer_config,
+    input_multiple=lambda config: _unshuffle_factor(int(config.get("scale", 4))),
+    extra={"export_formats": rrdbnet_formats.FORMATS},
 ))
 
 

@@ -13,6 +13,9 @@ no output activation, so every generator in this package has the same input/outp
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 import torch
 from torch import nn
 
@@ -51,7 +54,7 @@ class SRResNet(nn.Module):
     Defaults (nf 64, nb 16, x4) have 1,550,659 parameters.
     """
 
-    def __init__(self, in_ch: int = 3, out_ch: int = 3, nf: int = 64, nb: int = 16, scale: int = 4):
+    def __init__(self, in_ch: int = 3, out_ch: int = 3, *, nf: int = 64, nb: int = 16, scale: int = 4):
         super().__init__()
         if scale not in (2, 4, 8):
             raise ValueError(f"SRResNet supports scale 2, 4 or 8, got {scale}")
@@ -80,7 +83,25 @@ class SRResNet(nn.Module):
         return self.conv_last(self.upsample(feat))   # (B, out_ch, H*s, W*s)
 
 
+def _detect(sd: Mapping) -> bool:
+    """True for ``SRResNet``'s own keys (``conv_first.0``, ``upsample.*``)."""
+    return "conv_first.0.weight" in sd and any(k.startswith("upsample.") for k in sd)
+
+
+def _infer_config(sd: Mapping) -> dict:
+    """SRResNet constructor arguments from tensor shapes (ValueError naming a missing layer)."""
+    for key in ("conv_first.0.weight", "conv_last.weight"):
+        if key not in sd:
+            raise ValueError(f"incomplete SRResNet checkpoint ({len(sd)} tensors): missing {key}")
+    first = sd["conv_first.0.weight"]
+    nb = len({int(m.group(1)) for k in sd if (m := re.match(r"body\.(\d+)\.", k))})
+    num_up = sum(1 for k in sd if re.match(r"upsample\.\d+\.bias$", k))
+    return dict(in_ch=first.shape[1], out_ch=sd["conv_last.weight"].shape[0], nf=first.shape[0],
+                nb=nb, scale=2**num_up)
+
+
 register(ArchSpec(
     name="srresnet", cls=SRResNet, role="generator", scales=(2, 4, 8),
     summary="SRGAN's generator: residual blocks with BatchNorm and PReLU (Ledig et al. 2017)",
+    detect=_detect, to_canonical=dict, infer_config=_infer_config,
 ))
