@@ -264,13 +264,3 @@ def test_official_constants_match_reference():
     assert checkpoint.OFFICIAL_X4_URL.endswith("/v0.1.1/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth")
     assert checkpoint.OFFICIAL_X4_SHA256_PREFIX == "ff704c30"
 
-
-def test_load_generator_defaults_to_the_best_device(tmp_path, monkeypatch):
-    """Notebooks call ``load_generator(path)``; on a GPU machine the model must land on the GPU."""
-    import esrgan_lib.checkpoint as checkpoint
-    import esrgan_lib.runtime as runtime
-
-    path = save_generator(RRDBNet(3, 3, nf=8, nb=1, gc=4), tmp_path / "g.safetensors")
-    monkeypatch.setattr(runtime, "default_device", lambda: torch.device("meta"))
-    assert next(checkpoint.load_generator(path).parameters()).device.type == "meta"
-    assert next(checkpoint.load_generator(path, device="cpu").parameters()).device.type == "cpu"
