@@ -8,8 +8,7 @@ Conventions:
 - a *batch* is a float torch tensor ``(B, C, H, W)`` with values in [0, 1];
 - float inputs may overshoot [0, 1] by at most ``RANGE_TOL`` (float rounding); beyond that, or with
   NaN values, they are refused with a ``ValueError``;
-- PIL mode ``"F"`` holds values on the 0..255 scale (what Pillow's ``convert("F")`` gives); float
-  files (TIFF) and float arrays hold [0, 1].
+- PIL mode ``"F"`` holds 0..255 (Pillow's ``convert("F")``); float files and arrays hold [0, 1].
 
 ``read_image(path)`` keeps what the file holds (grey, alpha, 16 bits, float);
 ``read_image(path, rgb=True)`` gives the uint8 RGB view that training uses (alpha dropped, grey
@@ -30,18 +29,12 @@ from typing import NamedTuple
 
 import numpy as np
 import png  # pypng: Pillow keeps only the high byte of 16-bit colour PNG samples
+import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
-    "IMAGE_EXTENSIONS",
-    "RANGE_TOL",
-    "ImageInfo",
-    "probe_image",
-    "check_pixel_limit",
-    "read_image",
-    "pil_to_array",
-    "array_to_pil",
-    "to_rgb_uint8",
+    "IMAGE_EXTENSIONS", "RANGE_TOL", "ImageInfo", "probe_image", "check_pixel_limit", "read_image",
+    "pil_to_array", "array_to_pil", "to_rgb_uint8", "check_float_range", "to_batch",
 ]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
@@ -62,14 +55,9 @@ class ImageInfo(NamedTuple):
     frames: int
     decoder: str  # "png16", "tiff" or "pil"
 
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """The shape ``read_image`` returns: ``(H, W)`` for one channel, else ``(H, W, C)``."""
-        return (self.height, self.width) + (() if self.channels == 1 else (self.channels,))
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
+    shape = property(lambda self: (self.height, self.width) + ((self.channels,) if self.channels > 1 else ()),
+                     doc="The shape ``read_image`` returns: ``(H, W)`` for one channel, else ``(H, W, C)``.")
+    ndim = property(lambda self: len(self.shape))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -102,8 +90,7 @@ def _png_ihdr(path: Path) -> tuple[int, int, int, int] | None:
         head = f.read(26)
     if len(head) < 26 or not head.startswith(_PNG_SIGNATURE):
         return None
-    width, height = struct.unpack(">II", head[16:24])
-    return width, height, head[24], head[25]
+    return (*struct.unpack(">II", head[16:24]), head[24], head[25])
 
 
 def _too_many_channels(path, c: int) -> ValueError:
@@ -185,8 +172,7 @@ def probe_image(path: str | os.PathLike) -> ImageInfo:
         raise ValueError(f"{path}: cannot decode the image (truncated or corrupt file?): {e}") from e
 
 
-# ----------------------------------------------------------------------------------------------
-# decoding
+# ------------------------------------------------------------------------------------------- decoding
 
 
 def _read_png16(path: Path) -> np.ndarray:
@@ -323,3 +309,91 @@ def to_rgb_uint8(arr: np.ndarray, *, name="image") -> np.ndarray:
     if arr.shape[2] == 1:
         arr = np.repeat(arr, 3, axis=2)
     return np.ascontiguousarray(arr)
+
+
+# --------------------------------------------------- any image <-> a float batch (B, C, H, W) in [0, 1]
+
+_KIND_TEXT = {"uint8": "uint8", "uint16": "uint16", "float": "float in [0, 1]"}
+_TOP = {"uint8": 255.0, "uint16": 65535.0}
+
+
+def _checked(x: torch.Tensor, name, clip: bool) -> torch.Tensor:
+    """Float values -> clamped to [0, 1]; with ``clip=False`` NaN or values past ``RANGE_TOL`` raise."""
+    if clip:
+        return torch.nan_to_num(x).clamp(0, 1)
+    if x.numel():
+        check_float_range(x.min().item(), x.max().item(), name)
+    return x.clamp(0, 1)
+
+
+def _array_batch(arr: np.ndarray, name, dtype, clip, kinds):
+    kind = {"u1": "uint8", "u2": "uint16"}.get(arr.dtype.str[1:], "float" if arr.dtype.kind == "f" else None)
+    if kind not in kinds:
+        allowed = " or ".join(_KIND_TEXT[k] for k in kinds)
+        raise TypeError(f"{name}: numpy images must be {allowed}, got dtype {arr.dtype}")
+    if arr.ndim not in (2, 3):
+        raise ValueError(f"{name}: numpy images must be (H, W) or (H, W, C), got shape {arr.shape}")
+    chw = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    x = torch.from_numpy(chw.astype(np.float64 if dtype == torch.float64 else np.float32)).to(dtype)
+    top = _TOP.get(kind)
+    x = x.div_(top) if top else _checked(x, name, clip)
+
+    def restore(y: torch.Tensor) -> np.ndarray:  # (1, C, H, W), changed in place
+        y = y[0].clamp_(0, 1)
+        y = y.mul_(top).round_() if top else y
+        out = y.permute(1, 2, 0).cpu().numpy().astype(arr.dtype, copy=False)
+        return np.ascontiguousarray(out[:, :, 0] if arr.ndim == 2 else out)
+
+    return x[None], restore
+
+
+def _tensor_batch(t: torch.Tensor, name, dtype, device, clip, kinds):
+    kind = "uint8" if t.dtype == torch.uint8 else ("float" if t.is_floating_point() else None)
+    if kind not in kinds:
+        allowed = " or ".join(_KIND_TEXT[k] for k in kinds)
+        raise TypeError(f"{name}: tensor images must be {allowed}, got dtype {t.dtype}")
+    if t.ndim not in (3, 4):
+        raise ValueError(f"{name}: tensor images must be (C, H, W) or (B, C, H, W), "
+                         f"got shape {tuple(t.shape)}")
+    x = t.detach().to(device if device is not None else t.device, dtype)
+    x = x / 255.0 if kind == "uint8" else _checked(x, name, clip)
+
+    def restore(y: torch.Tensor) -> torch.Tensor:  # (B, C, H, W), changed in place
+        y = y.clamp_(0, 1) if t.ndim == 4 else y[0].clamp_(0, 1)
+        return (y.mul_(255).round_() if kind == "uint8" else y).to(t.device, t.dtype)
+
+    return (x if t.ndim == 4 else x[None]), restore
+
+
+def to_batch(image, *, name="image", dtype: torch.dtype = torch.float32, device=None, clip: bool = False,
+             arrays=("uint8", "uint16", "float"), tensors=("float", "uint8"), pil_modes=None):
+    """Any image -> ``(x, restore)``: the one conversion to a float batch and back.
+
+    Args:
+        image: PIL image (any mode, through ``pil_to_array``), numpy array ``(H, W)``/``(H, W, C)``
+            or tensor ``(C, H, W)``/``(B, C, H, W)`` (see the module conventions).
+        name: how error messages call the image.
+        dtype: dtype of ``x``. device: device of ``x`` for tensors (default: theirs); arrays give CPU.
+        clip: clamp float values silently (for display) instead of refusing NaN or values that
+            leave [0, 1] by more than ``RANGE_TOL``.
+        arrays, tensors: the accepted kinds ("uint8", "uint16", "float"); pil_modes: accepted PIL
+            modes (None: all). Other inputs raise ``TypeError`` (kind) or ``ValueError`` (shape, mode).
+
+    Returns:
+        ``x``: float ``(B, C, H, W)`` in [0, 1] (B = 1 for PIL images and arrays); ``restore(y)``
+        turns a float batch ``y`` in [0, 1] (any H, W and C) back into the caller's kind, dtype,
+        layout and device (PIL mode family; clamped and rounded for integer types). ``restore``
+        may change ``y`` in place.
+    """
+    if isinstance(image, Image.Image):
+        if pil_modes is not None and image.mode not in pil_modes:
+            raise ValueError(f"{name}: PIL image mode {image.mode!r} not supported; convert to "
+                             f"{' or '.join(map(repr, pil_modes))} first")
+        mode = image.mode if image.mode in ("I", "F") else None
+        x, back = _array_batch(pil_to_array(image), name, dtype, clip, tuple(_KIND_TEXT))
+        return x, lambda y: array_to_pil(back(y), mode)
+    if isinstance(image, np.ndarray):
+        return _array_batch(image, name, dtype, clip, arrays)
+    if isinstance(image, torch.Tensor):
+        return _tensor_batch(image, name, dtype, device, clip, tensors)
+    raise TypeError(f"{name}: expected a PIL image, numpy array or torch tensor, got {type(image).__name__}")

@@ -23,8 +23,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from PIL import Image as PILImage
+
+from ..img_util import to_batch
 
 __all__ = [
     "as_image",
@@ -51,38 +55,26 @@ def as_image(img) -> np.ndarray:
 
     Args:
         img: tensor (3, H, W) / (1, 3, H, W) / (1, H, W) / (H, W) in [0, 1], numpy (H, W, 3) / (H, W)
-            uint8 or float in [0, 1], or a PIL image.
+            uint8, uint16 or float in [0, 1] (an alpha channel is ignored), or a PIL image of any mode.
+            Converted by ``esrgan_lib.img_util.to_batch``; float values are clipped to [0, 1].
 
     Returns:
-        float32 array (H, W, 3) or (H, W) clipped to [0, 1].
+        float32 array (H, W, 3) or (H, W) in [0, 1].
     """
-    if hasattr(img, "convert") and hasattr(img, "mode"):  # PIL image, without importing PIL here
-        img = np.asarray(img.convert("L" if img.mode in ("L", "I", "I;16", "F") else "RGB"))
-    elif hasattr(img, "detach"):  # torch tensor, without importing torch here
-        t = img.detach().float().cpu()
-        if t.ndim == 4:
-            if t.shape[0] != 1:
-                raise ValueError(f"as_image got a batch of {t.shape[0]} images; pass them as a list")
-            t = t[0]
-        if t.ndim == 3:
-            if t.shape[0] not in (1, 3):
-                raise ValueError(f"expected a (3, H, W) or (1, H, W) tensor, got {tuple(t.shape)}")
-            t = t[0] if t.shape[0] == 1 else t.permute(1, 2, 0)
-        elif t.ndim != 2:
-            raise ValueError(f"expected a (3, H, W) or (H, W) tensor, got {tuple(t.shape)}")
-        return t.clamp(0, 1).numpy().astype(np.float32)
-    arr = np.asarray(img)
-    if arr.ndim == 3 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    if arr.ndim == 3 and arr.shape[-1] == 4:
-        arr = arr[..., :3]
-    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] == 3)):
-        raise ValueError(f"expected an (H, W, 3) or (H, W) image, got an array of shape {arr.shape}")
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float32) / 255.0
-    if arr.dtype == np.uint16:
-        return arr.astype(np.float32) / 65535.0
-    return np.clip(arr.astype(np.float32), 0.0, 1.0)
+    if isinstance(img, torch.Tensor) and img.ndim == 2:
+        img = img[None]
+    elif not isinstance(img, (torch.Tensor, PILImage.Image)):
+        img = np.asarray(img)
+    if isinstance(img, torch.Tensor) and img.ndim == 4 and img.shape[0] != 1:
+        raise ValueError(f"as_image got a batch of {img.shape[0]} images; pass them as a list")
+    x, _ = to_batch(img, name="as_image", clip=True)
+    c = x.shape[1]
+    if c not in (1, 2, 3, 4) or (isinstance(img, torch.Tensor) and c not in (1, 3)):
+        raise ValueError(f"expected an (H, W, 3) or (H, W) image or a (3, H, W) tensor, got shape "
+                         f"{tuple(img.shape)}")
+    x = x[0, :1] if c < 3 else x[0, :3]
+    arr = x.permute(1, 2, 0).numpy()
+    return np.ascontiguousarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
 
 
 def _split_images(images) -> list:
