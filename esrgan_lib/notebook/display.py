@@ -7,6 +7,8 @@ Every helper accepts images in the forms the course uses:
 - ``numpy`` arrays (H, W, 3) or (H, W), uint8 in [0, 255] or float in [0, 1];
 - ``PIL.Image.Image`` (any mode; converted to RGB or L).
 
+Training logs are read and split into curves by ``esrgan_lib.notebook.history``.
+
 Figures are built with ``matplotlib.figure.Figure`` (not pyplot), so nothing is shown twice and
 nothing leaks between cells. In Jupyter (and Colab) they are shown as PNG images through
 ``IPython.display``; that works whatever the matplotlib backend is (CI uses Agg). Outside Jupyter
@@ -16,11 +18,9 @@ nothing leaks between cells. In Jupyter (and Colab) they are shown as PNG images
 from __future__ import annotations
 
 import io
-import json
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,22 +29,11 @@ from matplotlib.patches import Rectangle
 from PIL import Image as PILImage
 
 from ..img_util import to_batch
+from .history import load_records, spans_decades, split_curves, step_key
 
-__all__ = [
-    "as_image",
-    "show_figure",
-    "show_images",
-    "zoom_crops",
-    "plot_history",
-    "LivePlot",
-    "in_notebook",
-]
+__all__ = ["as_image", "show_figure", "show_images", "zoom_crops", "plot_history", "LivePlot", "in_notebook"]
 
 DEFAULT_DPI = 72
-STEP_KEYS = ("step", "iter", "iteration", "epoch")
-# numeric record fields that are not curves worth plotting
-_NOT_CURVES = {"lr", "time", "seconds", "elapsed", "eta", "it_per_s", "images_per_s", "epoch", "batch_size"}
-_METRIC_WORDS = ("psnr", "ssim", "lpips")
 
 
 # --------------------------------------------------------------------------- images
@@ -240,76 +229,15 @@ def zoom_crops(
 # --------------------------------------------------------------------------- training curves
 
 
-def _load_records(log) -> list[dict]:
-    """Records from a list of dicts, a .jsonl / .json file or a .csv file."""
-    if isinstance(log, (str, Path)):
-        path = Path(log)
-        if not path.is_file():
-            raise FileNotFoundError(f"no training log at {path}")
-        text = path.read_text()
-        if path.suffix == ".csv":
-            import csv
-
-            rows = list(csv.DictReader(io.StringIO(text)))
-            return [{k: _number(v) for k, v in row.items()} for row in rows]
-        if path.suffix == ".json":
-            data = json.loads(text)
-            return list(data if isinstance(data, list) else data.get("records", data.get("history", [])))
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    return [dict(r) for r in log]
-
-
-def _number(v):
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return v
-
-
-def _step_key(records: Sequence[Mapping]) -> str | None:
-    for key in STEP_KEYS:
-        if any(key in r for r in records):
-            return key
-    return None
-
-
-def _curves(records: Sequence[Mapping], keys: Iterable[str] | None) -> tuple[dict, dict]:
-    """Split numeric fields into (loss-like curves, metric curves): name -> (xs, ys)."""
-    step = _step_key(records)
-    losses: dict[str, tuple[list, list]] = {}
-    metrics: dict[str, tuple[list, list]] = {}
-    wanted = set(keys) if keys is not None else None
-    for i, r in enumerate(records):
-        x = r.get(step, i) if step else i
-        for k, v in r.items():
-            if k == step or isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                continue
-            if wanted is not None and k not in wanted:
-                continue
-            if wanted is None and k in _NOT_CURVES:
-                continue
-            target = metrics if any(w in k.lower() for w in _METRIC_WORDS) else losses
-            xs, ys = target.setdefault(k, ([], []))
-            xs.append(x)
-            ys.append(v)
-    return losses, metrics
-
-
-def _spans_decades(curves: dict) -> bool:
-    """Log scale for positive curves that span more than a factor of 10."""
-    values = [v for _, ys in curves.values() for v in ys]
-    return bool(values) and min(values) > 0 and max(values) / min(values) > 10
-
-
 def _draw_history(fig: Figure, records, *, keys=None, title=None, hlines=None) -> None:
-    losses, metrics = _curves(records, keys)
+    losses, metrics = split_curves(records, keys)
     panels = [p for p in (losses, metrics) if p] or [losses]
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    xlabel = _step_key(records) or "record"
+    xlabel = step_key(records) or "record"
     for ax, curves in zip(axes, panels):
         for name, (xs, ys) in curves.items():
             ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, ms=3, label=name)
-        if curves is losses and _spans_decades(losses):
+        if curves is losses and spans_decades(losses):
             ax.set_yscale("log")
         ax.set_xlabel(xlabel)
         ax.grid(True, alpha=0.3)
@@ -347,7 +275,7 @@ def plot_history(
         hlines: reference levels for the metrics panel, e.g. {"bicubic": 28.42}.
         show: show in Jupyter and return None; False returns the ``Figure``.
     """
-    records = _load_records(log)
+    records = load_records(log)
     fig = Figure(figsize=size, dpi=dpi)
     _draw_history(fig, records, keys=keys, title=title, hlines=hlines)
     return _finish(fig, show)
