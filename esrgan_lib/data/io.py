@@ -122,7 +122,7 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
         img = np.repeat(img[:, :, None], 3, axis=2)
     if img.ndim != 3 or img.shape[2] != 3:
         raise ValueError(f"to_tensor expects an (H, W, 3) or (H, W) array, got shape {tuple(img.shape)}")
-    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float().div_(255.0)
+    return img_util.to_batch(img, name="to_tensor", arrays=("uint8",))[0][0]
 
 
 def to_uint8(t: torch.Tensor) -> np.ndarray:
