@@ -185,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", default="bicubic", choices=("bicubic", "model"), help="how alpha is upscaled")
     p.add_argument("--suffix", default=None, help="added to output names (default: _x<scale>)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars (there are none either when stderr is not a terminal)")
     return p
 
 
@@ -243,7 +244,7 @@ def _upscale_one(model, src: Path, dest: Path | None, args) -> bool:
         _say(f"skip {src}: {dest} exists (use --overwrite)")
         return False
     result = upscale(model, arr, tile=args.tile, tile_pad=args.tile_pad, precision=args.precision,
-                     alpha=args.alpha, progress=not args.quiet)
+                     alpha=args.alpha, progress=not args.quiet and sys.stderr.isatty())
     save_image(result, dest)
     return True
 
@@ -267,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     for msg in failures:
         _err(msg)
     done = skipped = 0
-    for src in tqdm(files, desc="images", unit="img", disable=args.quiet or len(files) < 2):
+    bars = not args.quiet and sys.stderr.isatty()  # a log file gets no bar redraws mixed into its lines
+    for src in tqdm(files, desc="images", unit="img", disable=not bars or len(files) < 2):
         try:
             if _upscale_one(model, src, dests.get(src), args):
                 done += 1

@@ -210,3 +210,25 @@ def test_animated_gif_warns_naming_the_file(tmp_path, weights, capsys):
     err = capsys.readouterr().err
     assert rc == 0 and "anim.gif" in err and "3 frames" in err
 
+
+
+def test_skip_lines_and_progress_bar_do_not_share_lines_in_a_log(tmp_path, weights):
+    d = tmp_path / "in"
+    d.mkdir()
+    for name in ("a", "b", "c"):
+        _tiny(d / f"{name}.png", size=(40, 40))
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "b_x2.png").write_bytes(b"keep")
+    res = subprocess.run(  # stdout and stderr into one pipe, as in `esrgan-upscale ... > log 2>&1`
+        [sys.executable, "-m", "esrgan_lib.upscale", str(d), "-o", str(out), "--weights", str(weights),
+         "--tile", "4"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300,  # bytes: keep the \r
+    )
+    text = res.stdout.decode()
+    assert res.returncode == 0, text
+    lines = text.split("\n")
+    assert any(line.startswith("skip ") for line in lines), text
+    for line in lines:
+        assert "skip " not in line or line.startswith("skip "), text
+        assert "\r" not in line, text  # no bar redraws in a log file
