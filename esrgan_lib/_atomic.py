@@ -21,12 +21,18 @@ __all__ = ["atomic_path"]
 
 
 def _pid_alive(pid: int) -> bool:
+    """True unless process ``pid`` surely does not exist (on Windows: always True, as
+    ``os.kill`` there would end the process instead of probing it)."""
+    if os.name == "nt":
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OverflowError, ValueError):
-        return pid < 2**22  # someone else's live process (or a pid no system gives out)
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    except (OverflowError, ValueError):  # not a pid this system can have
+        return False
     return True
 
 

@@ -3,6 +3,7 @@ multi-frame files, and the one conversion to and from a float batch."""
 
 from __future__ import annotations
 
+import os
 import struct
 import warnings
 import zlib
@@ -143,9 +144,12 @@ def test_atomic_path_cleans_stale_temp_files_of_dead_writers(tmp_path):
 
     stale = tmp_path / ".out.png.999999999.x1y2.tmp"  # no such pid: its writer was killed
     stale.write_bytes(b"half")
+    live = tmp_path / f".out.png.{os.getpid()}.busy.tmp"  # a writer that still runs: left alone
+    live.write_bytes(b"writing")
     with atomic_path(tmp_path / "out.png") as tmp:
         assert tmp.parent == tmp_path and tmp.name.startswith(".out.png.") and tmp.suffix == ".tmp"
         tmp.write_bytes(b"new")
-    assert not stale.exists()
+    assert not stale.exists() and live.exists()
+    live.unlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
 
