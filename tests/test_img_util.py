@@ -11,6 +11,7 @@ import zlib
 import numpy as np
 import pytest
 import tifffile
+import torch
 from PIL import Image
 
 from esrgan_lib.data import read_image
@@ -153,3 +154,67 @@ def test_atomic_path_cleans_stale_temp_files_of_dead_writers(tmp_path):
     live.unlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
 
+
+
+# ------------------------------------------------------------------ the one conversion: to_batch
+
+
+def _round_trip(image):
+    from esrgan_lib.img_util import to_batch
+
+    x, restore = to_batch(image)
+    assert x.ndim == 4 and x.dtype == torch.float32 and 0 <= float(x.min()) and float(x.max()) <= 1
+    return x, restore(x.clone())
+
+
+@pytest.mark.parametrize("dtype, top", [(np.uint8, 255), (np.uint16, 65535)])
+@pytest.mark.parametrize("shape", [(5, 7), (5, 7, 1), (5, 7, 2), (5, 7, 3), (5, 7, 4)])
+def test_to_batch_round_trips_integer_arrays(dtype, top, shape):
+    arr = np.random.default_rng(0).integers(0, top + 1, shape).astype(dtype)
+    x, back = _round_trip(arr)
+    assert x.shape == (1, 1 if len(shape) == 2 else shape[2], 5, 7)
+    assert back.dtype == arr.dtype and back.shape == arr.shape and np.array_equal(back, arr)
+
+
+def test_to_batch_round_trips_pil_modes_tensors_and_floats():
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (4, 6, 3), dtype=np.uint8)
+    for mode in ("L", "RGB", "RGBA", "LA", "I;16", "I", "F"):
+        img = Image.fromarray(rgb).convert(mode)
+        _, back = _round_trip(img)
+        assert isinstance(back, Image.Image) and back.mode == mode and back.size == img.size
+        assert np.allclose(np.asarray(back, np.float64), np.asarray(img, np.float64), atol=1e-3)
+    for t in (torch.rand(3, 4, 6), torch.rand(2, 1, 4, 6, dtype=torch.float64),
+              torch.randint(0, 256, (3, 4, 6), dtype=torch.uint8)):
+        _, back = _round_trip(t)
+        assert back.dtype == t.dtype and back.shape == t.shape and torch.allclose(back.double(), t.double())
+    f = rng.random((4, 6, 3)).astype(np.float32)
+    assert np.array_equal(_round_trip(f)[1], f)
+
+
+def test_to_batch_one_rule_for_range_and_nan():
+    from esrgan_lib.img_util import RANGE_TOL, to_batch
+
+    for bad in (1 + 2 * RANGE_TOL, -2 * RANGE_TOL, float("nan")):
+        a = np.full((2, 2, 3), 0.5, np.float32)
+        a[0, 0, 0] = bad
+        for image in (a, torch.from_numpy(a).permute(2, 0, 1)):
+            with pytest.raises(ValueError, match="NaN" if bad != bad else r"\[0, 1\]"):
+                to_batch(image)
+            x, _ = to_batch(image, clip=True)  # for display: clipped, never raises
+            assert 0 <= float(x.min()) and float(x.max()) <= 1
+    x, _ = to_batch(np.full((2, 2), 1 + RANGE_TOL / 2, np.float64))
+    assert float(x.max()) == 1.0
+
+
+def test_to_batch_restrictions_name_what_is_accepted():
+    from esrgan_lib.img_util import to_batch
+
+    with pytest.raises(TypeError, match=r"sr: numpy images must be uint8, got dtype float32"):
+        to_batch(np.zeros((2, 2), np.float32), name="sr", arrays=("uint8",))
+    with pytest.raises(TypeError, match=r"tensor images must be float in \[0, 1\], got dtype torch.uint8"):
+        to_batch(torch.zeros(3, 2, 2, dtype=torch.uint8), tensors=("float",))
+    with pytest.raises(ValueError, match=r"mode 'RGBA' not supported"):
+        to_batch(Image.new("RGBA", (2, 2)), pil_modes=("RGB", "L"))
+    with pytest.raises(TypeError, match="got list"):
+        to_batch([[0, 1]])
