@@ -111,13 +111,13 @@ def _probe_tiff(path: Path) -> ImageInfo | None:
         c = int(page.samplesperpixel)
         if c > 4:
             raise _too_many_channels(path, c)
-        if page.dtype == np.uint8:
+        if page.dtype == np.uint8 and c != 2:  # Pillow drops the alpha of grey + alpha TIFFs
             return None
         if page.photometric not in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.RGB) or \
                 page.dtype is None or page.dtype.kind not in "uif":
             raise ValueError(f"{path}: a {page.dtype} TIFF with photometric {page.photometric.name} "
                              "is not supported (grey or RGB(A) samples only)")
-        dtype = np.dtype(np.float32) if page.dtype.kind == "f" else np.dtype(np.uint16)
+        dtype = np.dtype(np.float32 if page.dtype.kind == "f" else page.dtype if c == 2 else np.uint16)
         return ImageInfo(page.imagewidth, page.imagelength, c, dtype, frames, "tiff")
 
 
@@ -177,9 +177,10 @@ def probe_image(path: str | os.PathLike) -> ImageInfo:
 
 def _read_png16(path: Path) -> np.ndarray:
     """A 16-bit PNG (any colour type, interlaced or not) -> uint16 ``(H, W)`` or ``(H, W, C)``."""
-    width, height, rows, info = png.Reader(filename=str(path)).asDirect()
-    planes = info["planes"]
-    arr = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, planes)
+    with open(path, "rb") as f:
+        width, height, rows, info = png.Reader(file=f).asDirect()
+        planes = info["planes"]
+        arr = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, planes)
     return arr[:, :, 0] if planes == 1 else arr
 
 
@@ -198,7 +199,7 @@ def _read_tiff(path: Path) -> np.ndarray:
         arr = arr[:, :, 0]
     if arr.dtype.kind == "f":
         return np.ascontiguousarray(arr, dtype=np.float32)
-    return np.clip(arr, 0, 65535).astype(np.uint16)
+    return arr if arr.dtype in (np.uint8, np.uint16) else np.clip(arr, 0, 65535).astype(np.uint16)
 
 
 def _read_pil(path: Path) -> np.ndarray:

@@ -80,7 +80,9 @@ def save_image(arr: np.ndarray, path: str | os.PathLike) -> Path:
         if ext in (".tif", ".tiff"):
             import tifffile
 
-            tifffile.imwrite(f, arr)
+            colour = arr.ndim == 3 and arr.shape[2] >= 3
+            contig = {"planarconfig": "contig"} if arr.ndim == 3 else {}
+            tifffile.imwrite(f, arr, photometric="rgb" if colour else "minisblack", **contig)
         elif arr.dtype == np.uint16:
             if ext != ".png":
                 raise ValueError(f"{path}: 16-bit images are saved as .png or .tif")

@@ -34,8 +34,8 @@ def png16(arr: np.ndarray, path):
     import png
 
     h, w, c = arr.shape
-    png.Writer(w, h, greyscale=c in (1, 2), alpha=c in (2, 4), bitdepth=16).write(
-        open(path, "wb"), arr.reshape(h, -1))
+    with open(path, "wb") as f:
+        png.Writer(w, h, greyscale=c in (1, 2), alpha=c in (2, 4), bitdepth=16).write(f, arr.reshape(h, -1))
     return path
 
 
@@ -49,7 +49,8 @@ def small_limit(monkeypatch):
 def test_pixel_limit_applies_to_16bit_png_and_tiff(tmp_path, small_limit, reader):
     rng = np.random.default_rng(0)
     png16(rng.integers(0, 65536, (20, 20, 3), dtype=np.uint16), tmp_path / "deep.png")
-    tifffile.imwrite(tmp_path / "big.tif", rng.integers(0, 256, (20, 20, 3), dtype=np.uint8))
+    rgb8 = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "big.tif", rgb8, photometric="rgb")
     for name in ("deep.png", "big.tif"):
         with pytest.raises(ValueError, match=rf"{name}.*20x20.*MAX_IMAGE_PIXELS"):
             reader(tmp_path / name)
@@ -86,7 +87,7 @@ def test_five_channel_tiff_is_refused(tmp_path, reader):
 def test_float_tiffs_are_read(tmp_path):
     rng = np.random.default_rng(1)
     rgb = rng.random((6, 5, 3)).astype(np.float32)
-    tifffile.imwrite(tmp_path / "f.tif", rgb)
+    tifffile.imwrite(tmp_path / "f.tif", rgb, photometric="rgb")
     out = read_image_any(tmp_path / "f.tif")
     assert out.dtype == np.float32 and np.array_equal(out, rgb)
     u8 = read_image(tmp_path / "f.tif")
@@ -96,7 +97,7 @@ def test_float_tiffs_are_read(tmp_path):
 
 
 def test_float_tiff_out_of_range_is_refused(tmp_path):
-    tifffile.imwrite(tmp_path / "hdr.tif", np.full((4, 4, 3), 7.5, np.float32))
+    tifffile.imwrite(tmp_path / "hdr.tif", np.full((4, 4, 3), 7.5, np.float32), photometric="rgb")
     with pytest.raises(ValueError, match=r"hdr\.tif.*\[0, 1\]"):
         read_image(tmp_path / "hdr.tif")
 

@@ -196,7 +196,7 @@ def test_float_tiff_is_upscaled_to_a_float_tiff(tmp_path, weights):
     import tifffile
 
     rgb = np.random.default_rng(2).random((6, 5, 3)).astype(np.float32)
-    tifffile.imwrite(tmp_path / "f.tif", rgb)
+    tifffile.imwrite(tmp_path / "f.tif", rgb, photometric="rgb")
     assert main([str(tmp_path / "f.tif"), "-o", str(tmp_path / "o"), "--weights", str(weights),
                  "--quiet"]) == 0
     out = tifffile.imread(tmp_path / "o" / "f_x2.tif")
@@ -232,3 +232,16 @@ def test_skip_lines_and_progress_bar_do_not_share_lines_in_a_log(tmp_path, weigh
     for line in lines:
         assert "skip " not in line or line.startswith("skip "), text
         assert "\r" not in line, text  # no bar redraws in a log file
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("shape", [(5, 6), (5, 6, 2), (5, 6, 3), (5, 6, 4)])
+def test_tiff_round_trip_and_header_probe_agree(tmp_path, dtype, shape):
+    from esrgan_lib.img_util import probe_image
+
+    top = {np.uint8: 255, np.uint16: 65535, np.float32: 1}[dtype]
+    arr = (np.random.default_rng(3).random(shape) * top).astype(dtype)
+    save_image(arr, tmp_path / "x.tif")
+    back, info = read_image_any(tmp_path / "x.tif"), probe_image(tmp_path / "x.tif")
+    assert back.dtype == arr.dtype and np.array_equal(back, arr)
+    assert info.shape == back.shape and info.dtype == back.dtype
