@@ -97,14 +97,15 @@ def _too_many_channels(path, c: int) -> ValueError:
     return ValueError(f"{path}: {c} channels; an image has 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA)")
 
 
-def _probe_tiff(path: Path) -> ImageInfo | None:
-    """TIFFs that Pillow cannot read faithfully (not 8 bit) go through tifffile; None: use Pillow."""
+def _probe_tiff(path: Path) -> tuple[ImageInfo | None, bool]:
+    """(info, size checked). TIFFs Pillow cannot read faithfully (not 8 bit, grey + alpha) get an
+    info for tifffile; None: Pillow reads it (8-bit TIFFs, or not a TIFF despite its name)."""
     import tifffile
 
     try:
         tif = tifffile.TiffFile(path)
-    except tifffile.TiffFileError as e:
-        raise ValueError(f"{path}: not a readable TIFF: {e}") from e
+    except tifffile.TiffFileError:
+        return None, False
     with tif:
         page, frames = tif.pages.first, len(tif.pages)
         check_pixel_limit(page.imagewidth, page.imagelength, path)
@@ -112,13 +113,13 @@ def _probe_tiff(path: Path) -> ImageInfo | None:
         if c > 4:
             raise _too_many_channels(path, c)
         if page.dtype == np.uint8 and c != 2:  # Pillow drops the alpha of grey + alpha TIFFs
-            return None
+            return None, True
         if page.photometric not in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.RGB) or \
                 page.dtype is None or page.dtype.kind not in "uif":
             raise ValueError(f"{path}: a {page.dtype} TIFF with photometric {page.photometric.name} "
                              "is not supported (grey or RGB(A) samples only)")
         dtype = np.dtype(np.float32 if page.dtype.kind == "f" else page.dtype if c == 2 else np.uint16)
-        return ImageInfo(page.imagewidth, page.imagelength, c, dtype, frames, "tiff")
+        return ImageInfo(page.imagewidth, page.imagelength, c, dtype, frames, "tiff"), True
 
 
 _PIL_LAYOUT = {"1": 1, "L": 1, "I": 1, "F": 1, "LA": 2, "La": 2, "PA": 4, "RGBA": 4, "RGBa": 4}
@@ -142,10 +143,9 @@ def _probe_pil(path: Path) -> ImageInfo:
 
 
 def probe_image(path: str | os.PathLike) -> ImageInfo:
-    """Read only the header of an image file -> ``ImageInfo`` (size, channels, dtype, frames).
+    """Only the header of an image file -> ``ImageInfo`` (nothing is decoded); errors as ``read_image``.
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file for an
-    empty or unreadable one, or one with more than 4 channels.
+    Applies ``check_pixel_limit``. The reader's result has ``info.shape`` and ``info.dtype``.
     """
     path = Path(path)
     if not path.is_file():
@@ -159,9 +159,9 @@ def probe_image(path: str | os.PathLike) -> ImageInfo:
             if ihdr[2] == 16:
                 channels = _PNG_CHANNELS.get(ihdr[3], 3)
                 return ImageInfo(ihdr[0], ihdr[1], channels, np.dtype(np.uint16), 1, "png16")
-        is_tiff = path.suffix.lower() in (".tif", ".tiff")
-        info = (_probe_tiff(path) if is_tiff else None) or _probe_pil(path)
-        if ihdr is None and not is_tiff:  # PNG and TIFF headers were checked above
+        info, checked = _probe_tiff(path) if path.suffix.lower() in (".tif", ".tiff") else (None, False)
+        info = info or _probe_pil(path)
+        if ihdr is None and not checked:  # PNG and TIFF headers were checked above
             check_pixel_limit(info.width, info.height, path)
         return info
     except UnidentifiedImageError as e:

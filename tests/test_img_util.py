@@ -219,3 +219,12 @@ def test_to_batch_restrictions_name_what_is_accepted():
         to_batch(Image.new("RGBA", (2, 2)), pil_modes=("RGB", "L"))
     with pytest.raises(TypeError, match="got list"):
         to_batch([[0, 1]])
+
+
+def test_a_jpeg_named_tif_is_still_read(tmp_path):
+    Image.new("RGB", (6, 4), (10, 20, 30)).save(tmp_path / "photo.tif", format="JPEG", quality=100)
+    img = read_image(tmp_path / "photo.tif")
+    assert img.shape == (4, 6, 3)
+    (tmp_path / "text.tif").write_text("not an image")
+    with pytest.raises(ValueError, match=r"text\.tif.*not an image"):
+        read_image(tmp_path / "text.tif")
