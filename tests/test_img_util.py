@@ -228,3 +228,14 @@ def test_a_jpeg_named_tif_is_still_read(tmp_path):
     (tmp_path / "text.tif").write_text("not an image")
     with pytest.raises(ValueError, match=r"text\.tif.*not an image"):
         read_image(tmp_path / "text.tif")
+
+
+def test_list_images_agrees_with_read_image(tmp_path):
+    from esrgan_lib.data import list_images
+
+    tifffile.imwrite(tmp_path / "float.tif", np.zeros((4, 4, 3), np.float32), photometric="rgb")
+    tifffile.imwrite(tmp_path / "five.tif", np.zeros((4, 4, 5), np.uint8), planarconfig="contig")
+    bomb_png(tmp_path / "bomb.png")
+    with pytest.warns(UserWarning, match="bomb.png, five.tif"):
+        assert [p.name for p in list_images(tmp_path)] == ["float.tif"]
+    assert read_image(tmp_path / "float.tif").shape == (4, 4, 3)

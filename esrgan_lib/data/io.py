@@ -66,10 +66,13 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def _is_readable_image(path: Path) -> bool:
-    """Cheap check: Pillow recognises the file and its data passes ``verify()`` (PNG CRCs, etc.)."""
+    """Cheap check: the header is an image ``read_image`` takes (size, channels) and, for files
+    Pillow decodes, the data passes ``verify()`` (PNG CRCs, etc.)."""
     try:
-        if path.stat().st_size == 0:
-            return False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # size warnings come again when the file is read
+            if img_util.probe_image(path).decoder == "tiff":  # tifffile data: checked when read
+                return True
         with Image.open(path) as img:
             img.verify()
         if path.suffix.lower() in (".jpg", ".jpeg"):  # verify() does not read JPEG data: decode it
