@@ -12,8 +12,11 @@ numpy uint8 / uint16         same dtype, same layout: (H, W), (H, W, 1), (H, W, 
                              (H, W, 3), (H, W, 4) RGBA; 16-bit goes to the model as float, never
                              through 8 bit
 numpy float in [0, 1]        same dtype, clipped to [0, 1]
-torch (C, H, W)/(B, C, H, W)  same dtype and device; float in [0, 1] (or uint8), clipped
+torch (C, H, W)/(B, C, H, W)  same dtype and device; float in [0, 1] (or uint8)
 ===========================  ===============================================================
+
+Inputs are converted by ``esrgan_lib.img_util.to_batch``: numpy and torch float images follow one
+rule, values more than ``img_util.RANGE_TOL`` outside [0, 1], or NaN, raise ``ValueError``.
 
 How channels are handled (for an RGB model):
 
@@ -45,111 +48,16 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 
+from .img_util import to_batch
 from .runtime import autocast, pick_precision
 
 __all__ = ["upscale", "MIN_SIZE"]
 
 MIN_SIZE = 2  # smallest accepted height/width (reflect padding needs two pixels)
-
-
-# ----------------------------------------------------------------------------------------------
-# converting every input kind to a float tensor (B, C, H, W) in [0, 1] on the CPU and back
-
-_PIL_TO_ARRAY_MODE = {"1": "L", "P": None, "PA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB", "HSV": "RGB",
-                      "LAB": "RGB", "La": "LA", "RGBa": "RGBA", "RGBX": "RGB"}
-
-
-def _pil_to_array(img: Image.Image) -> tuple[np.ndarray, str | None]:
-    mode = img.mode
-    if mode in _PIL_TO_ARRAY_MODE:
-        target = _PIL_TO_ARRAY_MODE[mode]
-        if target is None:  # palette: keep transparency if it has any
-            target = "RGBA" if "transparency" in img.info else "RGB"
-        img = img.convert(target)
-        return np.asarray(img), None
-    if mode == "I":  # 32-bit int images from 16-bit files: values 0..65535
-        return np.clip(np.asarray(img), 0, 65535).astype(np.uint16), "I"
-    if mode == "F":  # PIL's float mode holds 0..255 (what ``convert("F")`` gives)
-        return np.clip(np.asarray(img, dtype=np.float32) / 255.0, 0, 1), "F"
-    return np.asarray(img), None
-
-
-def _array_to_pil(arr: np.ndarray, mode: str | None) -> Image.Image:
-    if mode == "I":
-        return Image.fromarray(arr.astype(np.int32), mode="I")
-    if mode == "F":
-        return Image.fromarray(arr.astype(np.float32) * 255.0, mode="F")
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[:, :, 0]
-    return Image.fromarray(arr)
-
-
-def _array_to_tensor(arr: np.ndarray) -> torch.Tensor:
-    """(H, W[, C]) uint8/uint16/float array -> (1, C, H, W) float32 in [0, 1]."""
-    if arr.dtype == np.uint8:
-        x = torch.from_numpy(arr.astype(np.float32) / 255.0)
-    elif arr.dtype == np.uint16:
-        x = torch.from_numpy(arr.astype(np.float32) / 65535.0)  # straight to float, no 8-bit step
-    elif np.issubdtype(arr.dtype, np.floating):
-        if arr.size and (np.nanmin(arr) < -1e-3 or np.nanmax(arr) > 1 + 1e-3):
-            raise ValueError(
-                f"float images must be in [0, 1], got values in [{np.nanmin(arr):.3g}, {np.nanmax(arr):.3g}]"
-            )
-        x = torch.from_numpy(np.nan_to_num(arr).astype(np.float32)).clamp_(0, 1)
-    else:
-        raise TypeError(f"numpy images must be uint8, uint16 or float in [0, 1], got dtype {arr.dtype}")
-    if x.ndim == 2:
-        x = x[:, :, None]
-    if x.ndim != 3:
-        raise ValueError(f"numpy images must be (H, W) or (H, W, C), got shape {arr.shape}")
-    return x.permute(2, 0, 1).unsqueeze(0).contiguous()
-
-
-def _tensor_to_array(y: torch.Tensor, like: np.ndarray) -> np.ndarray:
-    """(1, C, H, W) float -> array like ``like``; in place, so a big output is not copied twice."""
-    y = y[0].clamp_(0, 1)
-    if like.dtype in (np.uint8, np.uint16):
-        top = 255.0 if like.dtype == np.uint8 else 65535.0
-        y = y.mul_(top).round_()
-        y = y.to(torch.uint8) if like.dtype == np.uint8 else y
-    out = y.permute(1, 2, 0).numpy()
-    if like.ndim == 2:
-        out = out[:, :, 0]
-    return np.ascontiguousarray(out.astype(like.dtype, copy=False))
-
-
-def _to_float(image):
-    """(x (B, C, H, W) float32 CPU in [0, 1], restore(y) -> the caller's kind)."""
-    if isinstance(image, Image.Image):
-        arr, mode = _pil_to_array(image)
-        return _array_to_tensor(arr), lambda y: _array_to_pil(_tensor_to_array(y, arr), mode)
-    if isinstance(image, np.ndarray):
-        return _array_to_tensor(image), lambda y: _tensor_to_array(y, image)
-    if isinstance(image, torch.Tensor):
-        if image.ndim not in (3, 4):
-            raise ValueError(f"tensor images must be (C, H, W) or (B, C, H, W), got {tuple(image.shape)}")
-        x = image.detach().to("cpu", torch.float32)
-        if image.dtype == torch.uint8:
-            x = x / 255.0
-        elif not image.is_floating_point():
-            raise TypeError(f"tensor images must be float in [0, 1] or uint8, got {image.dtype}")
-        x = x if x.ndim == 4 else x[None]
-
-        def restore(y):
-            y = y.clamp_(0, 1)
-            y = y if image.ndim == 4 else y[0]
-            if image.dtype == torch.uint8:
-                y = y.mul_(255).round_()
-            return y.to(image.device, image.dtype)
-
-        return x.clamp(0, 1), restore
-    raise TypeError(f"upscale takes a PIL image, numpy array or torch tensor, got {type(image).__name__}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -283,7 +191,8 @@ def upscale(
         progress: show a tqdm bar over tiles.
 
     Raises ``ValueError`` for empty or too small images (< ``MIN_SIZE``), a channel count the
-    model cannot take, a scale other than the model's, or a float image outside [0, 1].
+    model cannot take, a scale other than the model's, a float image (array or tensor) outside
+    [0, 1] or with NaN values, or bad tiling numbers (``tile`` < 1, ``tile_pad`` < 0).
     """
     with torch.inference_mode():
         result = _upscale(model, image, tile=tile, tile_pad=tile_pad, precision=precision, device=device,
@@ -294,6 +203,19 @@ def upscale(
     return result
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_tiling(tile, tile_pad, batch_tiles) -> None:
+    if tile is not None and (not _is_int(tile) or tile < 1):
+        raise ValueError(f"tile must be a positive number of pixels or None, got {tile!r}")
+    if not _is_int(tile_pad) or tile_pad < 0:
+        raise ValueError(f"tile_pad must be a whole number of pixels >= 0, got {tile_pad!r}")
+    if not _is_int(batch_tiles) or batch_tiles < 1:
+        raise ValueError(f"batch_tiles must be a whole number >= 1, got {batch_tiles!r}")
+
+
 def _upscale(model, image, *, tile, tile_pad, precision, device, batch_tiles, channels_last, alpha, scale,
              progress):
     model_scale = int(getattr(model, "scale", 0))
@@ -301,9 +223,8 @@ def _upscale(model, image, *, tile, tile_pad, precision, device, batch_tiles, ch
         raise ValueError(f"asked for x{scale} but the model upscales x{model_scale}")
     if alpha not in ("bicubic", "model"):
         raise ValueError(f"alpha must be 'bicubic' or 'model', got {alpha!r}")
-    if tile is not None and tile < 1:
-        raise ValueError(f"tile must be a positive number of pixels or None, got {tile}")
-    x, restore = _to_float(image)
+    _check_tiling(tile, tile_pad, batch_tiles)
+    x, restore = to_batch(image, name="image", device="cpu")
     b, c, h, w = x.shape
     if h == 0 or w == 0 or b == 0:
         raise ValueError(f"empty image: {h}x{w} pixels")

@@ -11,6 +11,9 @@ Accepted images (``sr`` and ``hr`` may be of different kinds but must have the s
 - torch tensors, float in [0, 1]: (3, H, W), (B, 3, H, W), or 1 channel (grayscale);
 - numpy uint8 arrays: (H, W, 3) RGB or (H, W) grayscale (used as is: no Y conversion).
 
+They are converted by ``esrgan_lib.img_util.to_batch``: float values further than
+``img_util.RANGE_TOL`` outside [0, 1], or NaN, raise ``ValueError``.
+
 A batch returns the mean of the per-image values. Published numbers were computed on 8-bit images:
 to match them exactly, round the model output to uint8 first (values here are not quantised).
 """
@@ -23,8 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .img_util import to_batch
+
 _Y_WEIGHTS = (65.481, 128.553, 24.966)
-_RANGE_EPS = 1e-4  # tolerance for float inputs slightly outside [0, 1]
 
 
 def rgb_to_y(img):
@@ -56,31 +60,13 @@ def rgb_to_y(img):
 
 def _as_batch_255(img, name: str) -> torch.Tensor:
     """Any accepted image -> float64 CPU tensor (N, C, H, W) on the [0, 255] scale."""
-    if isinstance(img, torch.Tensor):
-        if not img.is_floating_point():
-            raise TypeError(f"{name}: tensors must be float in [0, 1], got dtype {img.dtype}")
-        if img.ndim not in (3, 4) or img.shape[-3] not in (1, 3):
-            raise ValueError(f"{name}: expected a (3, H, W) or (B, 3, H, W) tensor, got {tuple(img.shape)}")
-        x = img.detach().to("cpu", torch.float64)
-        lo, hi = x.min().item(), x.max().item()
-        if lo < -_RANGE_EPS or hi > 1 + _RANGE_EPS or math.isnan(lo + hi):
-            raise ValueError(
-                f"{name}: tensor values must be in [0, 1], got [{lo:.4g}, {hi:.4g}] "
-                "(clamp model outputs with .clamp(0, 1); [0, 255] or [-1, 1] data must be rescaled)"
-            )
-        x = x.clamp(0, 1) * 255.0
-        return x if x.ndim == 4 else x.unsqueeze(0)
-    if isinstance(img, np.ndarray):
-        if img.dtype != np.uint8:
-            raise TypeError(f"{name}: numpy images must be uint8 (H, W, 3) or (H, W), got dtype {img.dtype}")
-        if img.ndim == 2:
-            x = torch.from_numpy(img.astype(np.float64))[None, None]
-        elif img.ndim == 3 and img.shape[2] == 3:
-            x = torch.from_numpy(img.astype(np.float64)).permute(2, 0, 1)[None]
-        else:
-            raise ValueError(f"{name}: expected a uint8 array (H, W, 3) or (H, W), got shape {img.shape}")
-        return x
-    raise TypeError(f"{name}: expected a torch tensor or numpy uint8 array, got {type(img).__name__}")
+    x, _ = to_batch(img, name=name, dtype=torch.float64, device="cpu", arrays=("uint8",), tensors=("float",))
+    if x.shape[1] not in (1, 3):
+        raise ValueError(f"{name}: expected 1 or 3 channels, got an image of shape {tuple(x.shape)} "
+                         "(as (N, C, H, W))")
+    if 0 in x.shape:
+        raise ValueError(f"{name}: empty image of shape {tuple(x.shape)} (as (N, C, H, W))")
+    return x * 255.0
 
 
 def _prepare(
@@ -93,8 +79,8 @@ def _prepare(
             f"sr and hr differ in shape: {tuple(a.shape)} vs {tuple(b.shape)} (as (N, C, H, W)); "
             "crop HR to a multiple of the scale (modcrop) before comparing"
         )
-    if crop_border < 0:
-        raise ValueError(f"crop_border must be >= 0, got {crop_border}")
+    if isinstance(crop_border, bool) or not isinstance(crop_border, int) or crop_border < 0:
+        raise ValueError(f"crop_border must be a whole number of pixels >= 0, got {crop_border!r}")
     height, width = a.shape[-2:]
     if min(height, width) - 2 * crop_border < min_size:
         raise ValueError(

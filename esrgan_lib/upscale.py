@@ -6,12 +6,16 @@
 Weights: any format ``esrgan_lib.checkpoint.load_generator`` reads. Folders are read one level
 deep (image extensions only). A file that fails is reported and the others still run; the exit
 code is 1 if any failed, 2 if nothing could start (bad weights, unwritable output folder, bad
-options). Outputs are written atomically (temp file + rename) as ``<stem><suffix><ext>``; existing
-outputs are skipped unless ``--overwrite``. 16-bit inputs give 16-bit PNGs; images with alpha keep
-it (PNG unless the input format holds alpha: PNG, WebP, TIFF).
+options, output names that clash). Outputs are written atomically (temp file + rename) as
+``<stem><suffix><ext>``; existing outputs are skipped unless ``--overwrite``. Before anything is
+written, the output names are planned from the file headers: if two inputs would give the same
+output name (``a/x.png`` and ``b/x.png``, or ``x.png`` and ``x.gif``), or an output would replace an
+input, the run stops with exit code 2 and names the clash. 16-bit inputs give 16-bit PNGs, float
+TIFFs give float TIFFs; images with alpha keep it (PNG unless the input format holds alpha: PNG,
+WebP, TIFF). Animated GIFs and multi-page TIFFs use their first frame, with a warning.
 
 ``read_image_any``/``save_image`` are the loader and saver used here: unlike
-``esrgan_lib.data.read_image`` (uint8 RGB for training) they keep grey, alpha and 16 bits.
+``esrgan_lib.data.read_image`` (uint8 RGB for training) they keep grey, alpha, 16 bits and floats.
 """
 
 from __future__ import annotations
@@ -20,55 +24,38 @@ import argparse
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
+from . import img_util
 from ._atomic import atomic_path
-from .data.io import png_bit_depth, read_png16
+from .img_util import IMAGE_EXTENSIONS
 
 __all__ = ["main", "read_image_any", "save_image", "output_path", "IMAGE_EXTENSIONS"]
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
 _ALPHA_EXTENSIONS = (".png", ".webp", ".tif", ".tiff")
 
 
 # ----------------------------------------------------------------------------------------------
-# image files keeping grey / alpha / 16 bit
+# image files keeping grey / alpha / 16 bit / float
 
 
 def read_image_any(path: str | os.PathLike) -> np.ndarray:
-    """Read an image keeping its channels and depth.
+    """Read an image keeping its channels and depth (``esrgan_lib.img_util.read_image``).
 
-    Returns uint8 or uint16 ``(H, W)`` grey, ``(H, W, 2)`` grey+alpha, ``(H, W, 3)`` RGB or
-    ``(H, W, 4)`` RGBA. Palette images become RGB(A); EXIF orientation is applied.
-    Raises ``ValueError`` naming the file if it is not a readable image (truncated, not an image).
+    Returns uint8 or uint16 (float32 in [0, 1] for float TIFFs) ``(H, W)`` grey, ``(H, W, 2)``
+    grey+alpha, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA. Palette images become RGB(A); EXIF
+    orientation is applied. Raises ``ValueError`` naming the file if it is not a readable image
+    (truncated, not an image, too many pixels or channels).
     """
-    path = Path(path)
     try:
-        if path.suffix.lower() == ".png" and png_bit_depth(path) == 16:
-            return read_png16(path)
-        if path.suffix.lower() in (".tif", ".tiff"):
-            import tifffile
-
-            arr = tifffile.imread(path)
-            layout_ok = arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] <= 4)
-            if arr.dtype in (np.uint8, np.uint16) and layout_ok:
-                return arr
-        with Image.open(path) as img:
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            from .inference import _pil_to_array
-
-            arr, _ = _pil_to_array(img)
-    except FileNotFoundError:
-        raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, ImportError) as e:
-        raise ValueError(f"{path}: not a readable image ({type(e).__name__}: {e})") from e
-    if arr.dtype not in (np.uint8, np.uint16):  # float TIFFs etc.
-        arr = np.rint(np.clip(arr, 0, 1) * 65535).astype(np.uint16)
-    return arr
+        return img_util.read_image(path)
+    except ValueError as e:
+        reason = str(e).removeprefix(f"{path}: ")
+        raise ValueError(f"{path}: not a readable image ({reason})") from e
 
 
 def _write_png16(arr: np.ndarray, f) -> None:
@@ -80,17 +67,22 @@ def _write_png16(arr: np.ndarray, f) -> None:
 
 
 def save_image(arr: np.ndarray, path: str | os.PathLike) -> Path:
-    """Write a uint8/uint16 array (layouts as ``read_image_any``) atomically; format from the suffix.
+    """Write a uint8/uint16/float array (layouts as ``read_image_any``) atomically; format from the suffix.
 
-    uint16 arrays are written as 16-bit PNG (``path`` must end in .png) or TIFF.
+    uint16 arrays are written as 16-bit PNG (``path`` must end in .png) or TIFF, float32 arrays
+    (values in [0, 1]) as float TIFF only.
     """
     path = Path(path)
     ext = path.suffix.lower()
+    if arr.dtype.kind == "f" and ext not in (".tif", ".tiff"):
+        raise ValueError(f"{path}: float images are saved as .tif")
     with atomic_path(path, make_parents=False) as tmp, open(tmp, "wb") as f:
         if ext in (".tif", ".tiff"):
             import tifffile
 
-            tifffile.imwrite(f, arr)
+            colour = arr.ndim == 3 and arr.shape[2] >= 3
+            contig = {"planarconfig": "contig"} if arr.ndim == 3 else {}
+            tifffile.imwrite(f, arr, photometric="rgb" if colour else "minisblack", **contig)
         elif arr.dtype == np.uint16:
             if ext != ".png":
                 raise ValueError(f"{path}: 16-bit images are saved as .png or .tif")
@@ -106,9 +98,15 @@ def save_image(arr: np.ndarray, path: str | os.PathLike) -> Path:
     return path
 
 
-def output_path(src: Path, out_dir: Path, suffix: str, arr: np.ndarray) -> Path:
-    """``out_dir/<stem><suffix><ext>``: the input's extension, or .png when it cannot hold the result."""
+def output_path(src: Path, out_dir: Path, suffix: str, arr) -> Path:
+    """``out_dir/<stem><suffix><ext>``: the input's extension, or .png when it cannot hold the result.
+
+    ``arr`` is the image read (or its ``esrgan_lib.img_util.ImageInfo``): alpha and 16 bits need
+    PNG, WebP or TIFF; float images need TIFF.
+    """
     ext = src.suffix.lower() if src.suffix.lower() in IMAGE_EXTENSIONS else ".png"
+    if np.dtype(arr.dtype).kind == "f":
+        return out_dir / f"{src.stem}{suffix}{ext if ext in ('.tif', '.tiff') else '.tif'}"
     has_alpha = arr.ndim == 3 and arr.shape[2] in (2, 4)
     if arr.dtype == np.uint16 and ext not in (".png", ".tif", ".tiff"):
         ext = ".png"
@@ -128,12 +126,40 @@ def _collect(inputs: list[str]) -> tuple[list[Path], list[str]]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            files += sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+            files += sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
+                            and not f.name.startswith("."))
         elif p.is_file():
             files.append(p)
         else:
             errors.append(f"{p}: no such file or folder")
     return files, errors
+
+
+def _plan(files: list[Path], out_dir: Path, suffix: str) -> tuple[dict[Path, Path], list[str]]:
+    """Each readable input's output path, from the file headers; and the clashes that forbid the run.
+
+    Two inputs whose outputs would have the same name, or an output that is an input, are clashes.
+    Files whose header cannot be read get no output here (they are reported when read).
+    """
+    dests: dict[Path, Path] = {}
+    for src in files:
+        try:
+            dests[src] = output_path(src, out_dir, suffix, img_util.probe_image(src))
+        except (ValueError, OSError):
+            continue
+    inputs = {src.resolve(): src for src in files}
+    by_dest: dict[Path, list[Path]] = {}
+    for src, dest in dests.items():
+        by_dest.setdefault(dest.resolve(), []).append(src)
+    clashes = []
+    for dest, srcs in by_dest.items():
+        if len(srcs) > 1:
+            clashes.append(f"{', '.join(map(str, srcs))} would all be written to {dest}")
+        if dest in inputs:
+            clashes.append(f"{srcs[0]} would be written over the input {inputs[dest]}")
+    if clashes:
+        clashes.append("use another output folder (-o), another --suffix, or upscale them separately")
+    return dests, clashes
 
 
 def _check_out_dir(out_dir: Path) -> str | None:
@@ -161,8 +187,68 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", default="bicubic", choices=("bicubic", "model"), help="how alpha is upscaled")
     p.add_argument("--suffix", default=None, help="added to output names (default: _x<scale>)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars (there are none either when stderr is not a terminal)")
     return p
+
+
+def _say(msg: str, file=None) -> None:
+    """One line through tqdm (the progress bar is cleared and redrawn around it), flushed at once."""
+    from tqdm.auto import tqdm
+
+    file = file or sys.stdout
+    tqdm.write(msg, file=file)
+    file.flush()
+
+
+def _err(msg: str) -> None:
+    _say(f"esrgan-upscale: error: {msg}", sys.stderr)
+
+
+def _bad_options(args) -> str | None:
+    if args.tile is not None and args.tile < 1:
+        return f"--tile must be a positive number of pixels, got {args.tile}"
+    if args.tile_pad < 0:
+        return f"--tile-pad must be >= 0, got {args.tile_pad}"
+    if args.scale is not None and args.scale < 1:
+        return f"--scale must be >= 1, got {args.scale}"
+    return None
+
+
+def _load(args):
+    """(model, None) or (None, the reason it cannot start)."""
+    from .checkpoint import load_generator
+    from .runtime import default_device
+
+    problem = _bad_options(args) or _check_out_dir(Path(args.output))
+    if problem:
+        return None, problem
+    try:
+        model = load_generator(args.weights, device=args.device or str(default_device()))
+    except (OSError, ValueError, TypeError) as e:
+        return None, f"could not load weights: {e}"
+    if args.scale is not None and args.scale != model.scale:
+        return None, f"--scale {args.scale} asked, but {args.weights} is an x{model.scale} model"
+    return model, None
+
+
+def _upscale_one(model, src: Path, dest: Path | None, args) -> bool:
+    """Read, upscale and write one file; False if it was skipped because its output exists."""
+    from .inference import upscale
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        arr = read_image_any(src)
+    for w in caught:
+        _say(f"esrgan-upscale: warning: {w.message}", sys.stderr)
+    dest = dest or output_path(src, Path(args.output), args.suffix, arr)
+    if dest.exists() and not args.overwrite:
+        _say(f"skip {src}: {dest} exists (use --overwrite)")
+        return False
+    result = upscale(model, arr, tile=args.tile, tile_pad=args.tile_pad, precision=args.precision,
+                     alpha=args.alpha, progress=not args.quiet and sys.stderr.isatty())
+    save_image(result, dest)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,48 +256,31 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from tqdm.auto import tqdm
 
-    from .checkpoint import load_generator
-    from .inference import upscale
-    from .runtime import default_device
-
-    def err(msg):
-        tqdm.write(f"esrgan-upscale: error: {msg}", file=sys.stderr)
-
-    out_dir = Path(args.output)
-    problem = _check_out_dir(out_dir)
+    model, problem = _load(args)
     if problem:
-        err(problem)
+        _err(problem)
         return 2
-    device = args.device or str(default_device())
-    try:
-        model = load_generator(args.weights, device=device)
-    except (OSError, ValueError, TypeError) as e:
-        err(f"could not load weights: {e}")
-        return 2
-    if args.scale is not None and args.scale != model.scale:
-        err(f"--scale {args.scale} asked, but {args.weights} is an x{model.scale} model")
-        return 2
-    suffix = args.suffix if args.suffix is not None else f"_x{model.scale}"
+    args.suffix = args.suffix if args.suffix is not None else f"_x{model.scale}"
+    out_dir = Path(args.output)
     files, failures = _collect(args.inputs)
+    dests, clashes = _plan(files, out_dir, args.suffix)
+    if clashes:
+        _err("output names clash, nothing was written:\n  " + "\n  ".join(clashes))
+        return 2
     for msg in failures:
-        err(msg)
+        _err(msg)
     done = skipped = 0
-    for src in tqdm(files, desc="images", unit="img", disable=args.quiet or len(files) < 2):
+    bars = not args.quiet and sys.stderr.isatty()  # a log file gets no bar redraws mixed into its lines
+    for src in tqdm(files, desc="images", unit="img", disable=not bars or len(files) < 2):
         try:
-            arr = read_image_any(src)
-            dest = output_path(src, out_dir, suffix, arr)
-            if dest.exists() and not args.overwrite:
-                tqdm.write(f"skip {src}: {dest} exists (use --overwrite)")
+            if _upscale_one(model, src, dests.get(src), args):
+                done += 1
+            else:
                 skipped += 1
-                continue
-            result = upscale(model, arr, tile=args.tile, tile_pad=args.tile_pad, precision=args.precision,
-                             alpha=args.alpha, progress=not args.quiet)
-            save_image(result, dest)
-            done += 1
         except (ValueError, TypeError, OSError, RuntimeError) as e:
-            err(str(e) if str(src) in str(e) else f"{src}: {e}")
+            _err(str(e) if str(src) in str(e) else f"{src}: {e}")
             failures.append(str(src))
-    print(f"{done} written, {skipped} skipped, {len(failures)} failed -> {out_dir}")
+    _say(f"{done} written, {skipped} skipped, {len(failures)} failed -> {out_dir}")
     return 1 if failures else 0
 
 

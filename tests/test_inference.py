@@ -192,3 +192,35 @@ def test_big_image_memory_is_bounded_by_the_output(tmp_path):
     assert info["shape"] == [1024, 1024, 3]
     output_mb = 1024 * 1024 * 3 * (4 + 1) / 2**20  # 15 MB
     assert info["grow_mb"] < output_mb + 40, info
+
+
+def test_tensors_and_arrays_share_one_range_rule(rrdb):
+    from esrgan_lib.img_util import RANGE_TOL
+
+    inside, outside = 1 + RANGE_TOL / 2, 1 + 10 * RANGE_TOL
+    arr = np.full((4, 4, 3), 0.5, np.float32)
+    for value, ok in ((inside, True), (outside, False), (-10 * RANGE_TOL, False)):
+        a = arr.copy()
+        a[0, 0, 0] = value
+        t = torch.from_numpy(a).permute(2, 0, 1)
+        for image in (a, t, t[None]):
+            if ok:
+                upscale(rrdb, image)
+            else:
+                with pytest.raises(ValueError, match=r"\[0, 1\]"):
+                    upscale(rrdb, image)
+
+
+def test_nan_input_is_refused(rrdb):
+    a = np.full((4, 4, 3), 0.5, np.float32)
+    a[1, 2, 0] = np.nan
+    for image in (a, torch.from_numpy(a).permute(2, 0, 1)):
+        with pytest.raises(ValueError, match="NaN"):
+            upscale(rrdb, image)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"tile_pad": -3}, "tile_pad"), ({"tile": 2.5}, "tile"),
+                                           ({"batch_tiles": 0}, "batch_tiles")])
+def test_bad_tiling_numbers(rrdb, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        upscale(rrdb, np.zeros((6, 6, 3), np.uint8), tile=kwargs.pop("tile", 4), **kwargs)

@@ -166,3 +166,16 @@ def test_set5_bicubic_is_in_the_published_range():
     mean_ssim = sum(v[1] for v in values) / 5
     assert 27.5 < mean_psnr < 29.5  # published bicubic x4: 28.42 dB / 0.8104
     assert 0.77 < mean_ssim < 0.85
+
+
+def test_bad_crop_border_and_empty_images_are_clear(pairs):
+    sr, hr = pairs[0]
+    for bad in (1.5, True, "4", -1):
+        with pytest.raises(ValueError, match="crop_border"):
+            psnr(sr, hr, crop_border=bad)
+    empty = np.zeros((0, 0, 3), np.uint8)
+    for fn in (psnr, ssim):
+        with pytest.raises(ValueError, match="empty"):
+            fn(empty, empty, crop_border=0)
+    with pytest.raises(ValueError, match="NaN"):
+        psnr(torch.full((3, 16, 16), float("nan")), torch.zeros(3, 16, 16), crop_border=0)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..img_util import to_batch
 from .io import modcrop
 
 __all__ = ["cubic", "resize_weights", "imresize", "bicubic_downsample"]
@@ -100,44 +101,15 @@ def _resize_tensor(x: torch.Tensor, out_hw: tuple[int, int], scales: tuple[float
 
 
 def _as_float_tensor(img):
-    """Any supported image -> (float tensor (B, C, H, W), function restoring the input's kind)."""
-    if isinstance(img, Image.Image):
-        mode = img.mode
-        if mode not in ("L", "RGB"):
-            raise ValueError(f"PIL image mode {mode!r} not supported; convert to 'RGB' or 'L' first")
-        arr = np.asarray(img)
-        x, back = _as_float_tensor(arr)
-        return x, lambda y: Image.fromarray(back(y), mode=mode)
-    if isinstance(img, np.ndarray):
-        if img.dtype != np.uint8:
-            raise TypeError(f"numpy images must be uint8 (H, W, C) or (H, W); got dtype {img.dtype}")
-        if img.ndim not in (2, 3):
-            raise ValueError(f"numpy images must be (H, W, C) or (H, W); got shape {img.shape}")
-        gray = img.ndim == 2
-        chw = img[None] if gray else img.transpose(2, 0, 1)
-        x = torch.from_numpy(chw.astype(np.float64)).div_(255.0)[None]  # astype copies: always writable
+    """A supported image -> (float tensor (B, C, H, W), function restoring the input's kind).
 
-        def back(y: torch.Tensor) -> np.ndarray:
-            y = y[0].mul(255.0).round_().clamp_(0, 255).to(torch.uint8).numpy()
-            return y[0] if gray else np.ascontiguousarray(y.transpose(1, 2, 0))
-
-        return x, back
-    if isinstance(img, torch.Tensor):
-        if img.ndim not in (3, 4):
-            raise ValueError(f"tensor images must be (C, H, W) or (B, C, H, W); got shape {tuple(img.shape)}")
-        if not img.is_floating_point():
-            raise TypeError(f"tensor images must be float in [0, 1]; got dtype {img.dtype}")
-        if img.numel() and (img.min() < 0 or img.max() > 1):
-            raise ValueError(
-                f"tensor values must be in [0, 1]; got min {img.min().item():.4g}, max {img.max().item():.4g}"
-            )
-        dtype = img.dtype
-        work = dtype if dtype in (torch.float32, torch.float64) else torch.float32
-        x = img.to(work)
-        squeeze = img.ndim == 3
-        x = x[None] if squeeze else x
-        return x, lambda y: (y[0] if squeeze else y).clamp(0, 1).to(dtype)
-    raise TypeError(f"expected a torch.Tensor, uint8 numpy array or PIL image; got {type(img).__name__}")
+    The conversion is ``esrgan_lib.img_util.to_batch``, restricted to what MATLAB's ``imresize``
+    protocol uses: uint8 arrays and PIL ``RGB``/``L`` images (computed in float64), float tensors
+    (computed in their own float32/float64, others in float64; same device).
+    """
+    keep = isinstance(img, torch.Tensor) and img.dtype in (torch.float32, torch.float64)
+    return to_batch(img, name="image", dtype=img.dtype if keep else torch.float64, arrays=("uint8",),
+                    tensors=("float",), pil_modes=("RGB", "L"))
 
 
 def _image_hw(img) -> tuple[int, int]:

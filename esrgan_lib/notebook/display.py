@@ -7,6 +7,8 @@ Every helper accepts images in the forms the course uses:
 - ``numpy`` arrays (H, W, 3) or (H, W), uint8 in [0, 255] or float in [0, 1];
 - ``PIL.Image.Image`` (any mode; converted to RGB or L).
 
+Training logs are read and split into curves by ``esrgan_lib.notebook.history``.
+
 Figures are built with ``matplotlib.figure.Figure`` (not pyplot), so nothing is shown twice and
 nothing leaks between cells. In Jupyter (and Colab) they are shown as PNG images through
 ``IPython.display``; that works whatever the matplotlib backend is (CI uses Agg). Outside Jupyter
@@ -16,31 +18,22 @@ nothing leaks between cells. In Jupyter (and Colab) they are shown as PNG images
 from __future__ import annotations
 
 import io
-import json
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
+import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from PIL import Image as PILImage
 
-__all__ = [
-    "as_image",
-    "show_figure",
-    "show_images",
-    "zoom_crops",
-    "plot_history",
-    "LivePlot",
-    "in_notebook",
-]
+from ..img_util import to_batch
+from .history import load_records, spans_decades, split_curves, step_key
+
+__all__ = ["as_image", "show_figure", "show_images", "zoom_crops", "plot_history", "LivePlot", "in_notebook"]
 
 DEFAULT_DPI = 72
-STEP_KEYS = ("step", "iter", "iteration", "epoch")
-# numeric record fields that are not curves worth plotting
-_NOT_CURVES = {"lr", "time", "seconds", "elapsed", "eta", "it_per_s", "images_per_s", "epoch", "batch_size"}
-_METRIC_WORDS = ("psnr", "ssim", "lpips")
 
 
 # --------------------------------------------------------------------------- images
@@ -51,38 +44,26 @@ def as_image(img) -> np.ndarray:
 
     Args:
         img: tensor (3, H, W) / (1, 3, H, W) / (1, H, W) / (H, W) in [0, 1], numpy (H, W, 3) / (H, W)
-            uint8 or float in [0, 1], or a PIL image.
+            uint8, uint16 or float in [0, 1] (an alpha channel is ignored), or a PIL image of any mode.
+            Converted by ``esrgan_lib.img_util.to_batch``; float values are clipped to [0, 1].
 
     Returns:
-        float32 array (H, W, 3) or (H, W) clipped to [0, 1].
+        float32 array (H, W, 3) or (H, W) in [0, 1].
     """
-    if hasattr(img, "convert") and hasattr(img, "mode"):  # PIL image, without importing PIL here
-        img = np.asarray(img.convert("L" if img.mode in ("L", "I", "I;16", "F") else "RGB"))
-    elif hasattr(img, "detach"):  # torch tensor, without importing torch here
-        t = img.detach().float().cpu()
-        if t.ndim == 4:
-            if t.shape[0] != 1:
-                raise ValueError(f"as_image got a batch of {t.shape[0]} images; pass them as a list")
-            t = t[0]
-        if t.ndim == 3:
-            if t.shape[0] not in (1, 3):
-                raise ValueError(f"expected a (3, H, W) or (1, H, W) tensor, got {tuple(t.shape)}")
-            t = t[0] if t.shape[0] == 1 else t.permute(1, 2, 0)
-        elif t.ndim != 2:
-            raise ValueError(f"expected a (3, H, W) or (H, W) tensor, got {tuple(t.shape)}")
-        return t.clamp(0, 1).numpy().astype(np.float32)
-    arr = np.asarray(img)
-    if arr.ndim == 3 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    if arr.ndim == 3 and arr.shape[-1] == 4:
-        arr = arr[..., :3]
-    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] == 3)):
-        raise ValueError(f"expected an (H, W, 3) or (H, W) image, got an array of shape {arr.shape}")
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float32) / 255.0
-    if arr.dtype == np.uint16:
-        return arr.astype(np.float32) / 65535.0
-    return np.clip(arr.astype(np.float32), 0.0, 1.0)
+    if isinstance(img, torch.Tensor) and img.ndim == 2:
+        img = img[None]
+    elif not isinstance(img, (torch.Tensor, PILImage.Image)):
+        img = np.asarray(img)
+    if isinstance(img, torch.Tensor) and img.ndim == 4 and img.shape[0] != 1:
+        raise ValueError(f"as_image got a batch of {img.shape[0]} images; pass them as a list")
+    x, _ = to_batch(img, name="as_image", clip=True)
+    c = x.shape[1]
+    if c not in (1, 2, 3, 4) or (isinstance(img, torch.Tensor) and c not in (1, 3)):
+        raise ValueError(f"expected an (H, W, 3) or (H, W) image or a (3, H, W) tensor, got shape "
+                         f"{tuple(img.shape)}")
+    x = x[0, :1] if c < 3 else x[0, :3]
+    arr = x.permute(1, 2, 0).numpy()
+    return np.ascontiguousarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
 
 
 def _split_images(images) -> list:
@@ -248,76 +229,15 @@ def zoom_crops(
 # --------------------------------------------------------------------------- training curves
 
 
-def _load_records(log) -> list[dict]:
-    """Records from a list of dicts, a .jsonl / .json file or a .csv file."""
-    if isinstance(log, (str, Path)):
-        path = Path(log)
-        if not path.is_file():
-            raise FileNotFoundError(f"no training log at {path}")
-        text = path.read_text()
-        if path.suffix == ".csv":
-            import csv
-
-            rows = list(csv.DictReader(io.StringIO(text)))
-            return [{k: _number(v) for k, v in row.items()} for row in rows]
-        if path.suffix == ".json":
-            data = json.loads(text)
-            return list(data if isinstance(data, list) else data.get("records", data.get("history", [])))
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    return [dict(r) for r in log]
-
-
-def _number(v):
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return v
-
-
-def _step_key(records: Sequence[Mapping]) -> str | None:
-    for key in STEP_KEYS:
-        if any(key in r for r in records):
-            return key
-    return None
-
-
-def _curves(records: Sequence[Mapping], keys: Iterable[str] | None) -> tuple[dict, dict]:
-    """Split numeric fields into (loss-like curves, metric curves): name -> (xs, ys)."""
-    step = _step_key(records)
-    losses: dict[str, tuple[list, list]] = {}
-    metrics: dict[str, tuple[list, list]] = {}
-    wanted = set(keys) if keys is not None else None
-    for i, r in enumerate(records):
-        x = r.get(step, i) if step else i
-        for k, v in r.items():
-            if k == step or isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                continue
-            if wanted is not None and k not in wanted:
-                continue
-            if wanted is None and k in _NOT_CURVES:
-                continue
-            target = metrics if any(w in k.lower() for w in _METRIC_WORDS) else losses
-            xs, ys = target.setdefault(k, ([], []))
-            xs.append(x)
-            ys.append(v)
-    return losses, metrics
-
-
-def _spans_decades(curves: dict) -> bool:
-    """Log scale for positive curves that span more than a factor of 10."""
-    values = [v for _, ys in curves.values() for v in ys]
-    return bool(values) and min(values) > 0 and max(values) / min(values) > 10
-
-
 def _draw_history(fig: Figure, records, *, keys=None, title=None, hlines=None) -> None:
-    losses, metrics = _curves(records, keys)
+    losses, metrics = split_curves(records, keys)
     panels = [p for p in (losses, metrics) if p] or [losses]
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    xlabel = _step_key(records) or "record"
+    xlabel = step_key(records) or "record"
     for ax, curves in zip(axes, panels):
         for name, (xs, ys) in curves.items():
             ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, ms=3, label=name)
-        if curves is losses and _spans_decades(losses):
+        if curves is losses and spans_decades(losses):
             ax.set_yscale("log")
         ax.set_xlabel(xlabel)
         ax.grid(True, alpha=0.3)
@@ -355,7 +275,7 @@ def plot_history(
         hlines: reference levels for the metrics panel, e.g. {"bicubic": 28.42}.
         show: show in Jupyter and return None; False returns the ``Figure``.
     """
-    records = _load_records(log)
+    records = load_records(log)
     fig = Figure(figsize=size, dpi=dpi)
     _draw_history(fig, records, keys=keys, title=title, hlines=hlines)
     return _finish(fig, show)

@@ -49,7 +49,8 @@ UPLOAD_CLASS = "esrgan-upload"
 def as_uint8_image(img) -> np.ndarray:
     """Any supported picture -> uint8 RGB array (H, W, 3).
 
-    Accepts what ``esrgan_lib.notebook.display.as_image`` accepts: a uint8 or float [0, 1] array
+    Accepts what ``esrgan_lib.notebook.display.as_image`` accepts (it converts through
+    ``esrgan_lib.img_util.to_batch``): a uint8 or float [0, 1] array
     (H, W, 3) / (H, W), a PIL image, or a torch tensor (3, H, W) / (1, 3, H, W) / (H, W) in [0, 1]
     (float values are clipped to [0, 1]).
     """
@@ -144,16 +145,20 @@ def _uploaded_files(value) -> list[tuple[str, bytes]]:
 
 def decode_image(data: bytes, *, name: str = "upload") -> np.ndarray:
     """PNG/JPEG/... bytes -> uint8 RGB array (H, W, 3); alpha dropped, EXIF orientation applied,
-    16-bit and palette images converted as ``esrgan_lib.data.to_rgb_array`` does."""
+    16-bit and palette images converted as ``esrgan_lib.img_util.to_rgb_uint8`` does; Pillow's
+    pixel limit applies (``esrgan_lib.img_util.check_pixel_limit``)."""
     from PIL import ImageOps, UnidentifiedImageError
 
-    from esrgan_lib.data import to_rgb_array
+    from esrgan_lib.img_util import check_pixel_limit, pil_to_array, to_rgb_uint8
 
     try:
         with Image.open(io.BytesIO(data)) as im:
-            return to_rgb_array(ImageOps.exif_transpose(im))
+            check_pixel_limit(im.width, im.height, name)
+            return to_rgb_uint8(pil_to_array(ImageOps.exif_transpose(im)), name=name)
     except UnidentifiedImageError as err:
         raise ValueError(f"{name}: not an image file Pillow can read") from err
+    except Image.DecompressionBombError as err:
+        raise ValueError(f"{name}: {err}") from err
 
 
 # --- widgets ----------------------------------------------------------------------------------------
