@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .download import download_file, extract_archive
+from .download import download_file, extract_archive, sha256sum
 from .io import IMAGE_EXTENSIONS, list_images, read_image
 
 __all__ = [
@@ -137,6 +137,26 @@ def download_benchmark(name: str, root: str | os.PathLike | None = None, *, prog
     return folder
 
 
+def _verify_known_files(name: str, folder: Path) -> None:
+    """Raise, naming the files, unless every file of ``name`` is in ``folder`` with its sha256."""
+    sums = BENCHMARK_SHA256[name]
+    missing = [f for f in sorted(sums) if not (folder / f).is_file()]
+    if len(missing) == len(sums):
+        raise FileNotFoundError(
+            f"benchmark {name} not found: put its HR images in {folder} "
+            f"(or set ESRGAN_DATA / pass root=...), or call load_benchmark({name!r}, download=True)"
+        )
+    fix = f"call load_benchmark({name!r}, download=True) to fetch them again"
+    if missing:
+        raise FileNotFoundError(f"benchmark {name} in {folder} lacks {', '.join(missing)}; {fix}")
+    bad = [f for f in sorted(sums) if sha256sum(folder / f) != sums[f]]
+    if bad:
+        raise ValueError(
+            f"benchmark {name}: {', '.join(bad)} in {folder} differ from the published files "
+            f"(sha256 mismatch: corrupt or another version); {fix}"
+        )
+
+
 def load_benchmark(
     name: str, root: str | os.PathLike | None = None, download: bool = False
 ) -> dict[str, np.ndarray]:
@@ -146,10 +166,18 @@ def load_benchmark(
     (``root`` defaults to ``default_data_root()``); grayscale files come back as 3-channel RGB.
     With ``download=True`` a missing set is downloaded first (see the module docstring).
     Images are full size: trim with ``modcrop(img, scale)`` before making LR/HR pairs.
+    For Set5 and Set14 every file is checked against its known sha256: a missing file raises
+    ``FileNotFoundError`` and a corrupt one ``ValueError``, naming the files (a set with one image
+    less would give scores that look comparable and are not); ``download=True`` repairs both.
     """
     name = _check_name(name)
     base = Path(root) if root is not None else default_data_root()
     folder = base / name
+    if name in BENCHMARK_SHA256:  # every file known: all must be there and intact
+        if download:
+            download_benchmark(name, base)  # fetches missing files, replaces corrupt ones
+        _verify_known_files(name, folder)
+        return {Path(f).stem: read_image(folder / f) for f in sorted(BENCHMARK_SHA256[name])}
     if not _has_images(folder):
         if not download:
             raise FileNotFoundError(
