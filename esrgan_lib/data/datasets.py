@@ -36,7 +36,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from .degradation import bicubic_downsample
-from .io import list_images, read_image, to_rgb_array, to_tensor
+from .headers import image_size, index_images
+from .io import read_image, to_rgb_array, to_tensor
 
 __all__ = ["SRPatchDataset", "sample_images", "SAMPLE_IMAGE_NAMES"]
 
@@ -75,18 +76,6 @@ def sample_images(names: Sequence[str] | None = None) -> list[np.ndarray]:
             img = np.repeat(img[:, :, None], 3, axis=2)
         out.append(np.ascontiguousarray(img[:, :, :3], dtype=np.uint8))  # drop alpha if any
     return out
-
-
-def _image_size(path: Path) -> tuple[int, int]:
-    """(H, W) of an image file from its header, EXIF rotation included (no full decode)."""
-    try:
-        with Image.open(path) as img:
-            w, h = img.size
-            if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # rotated by 90 degrees
-                w, h = h, w
-    except Exception as e:
-        raise ValueError(f"{path}: cannot read the image header: {e}") from e
-    return h, w
 
 
 class SRPatchDataset(Dataset):
@@ -135,8 +124,9 @@ class SRPatchDataset(Dataset):
         self.color_augment = bool(color_augment)
         self.repeat, self.seed, self.epoch = int(repeat), int(seed), 0
 
-        if isinstance(images_or_folder, (str, os.PathLike)):
-            sources = list_images(images_or_folder)
+        known_sizes = None
+        if isinstance(images_or_folder, (str, os.PathLike)):  # one pass over the headers only
+            sources, known_sizes = index_images(images_or_folder)
         elif isinstance(images_or_folder, (np.ndarray, Image.Image)):
             sources = [images_or_folder]
         else:
@@ -150,7 +140,7 @@ class SRPatchDataset(Dataset):
         for i, src in enumerate(sources):
             if isinstance(src, (str, os.PathLike)):
                 self._paths.append(Path(src))
-                sizes.append(_image_size(Path(src)))
+                sizes.append(known_sizes[i] if known_sizes else image_size(src))
                 name = str(src)
             else:
                 arr = to_rgb_array(src) if isinstance(src, Image.Image) else np.asarray(src)
