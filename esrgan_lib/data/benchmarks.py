@@ -1,4 +1,4 @@
-"""SR benchmark sets (Set5, Set14, BSD100, Urban100), DIV2K, and BasicSR's sub-image trick.
+"""SR benchmark sets (Set5, Set14, BSD100, Urban100) and DIV2K (sub-images: see ``subimages``).
 
 Images live in ``<root>/<name>/`` with ``root`` = the ``root`` argument, else the environment
 variable ``ESRGAN_DATA``, else ``~/.cache/esrgan_lib/datasets``. ``load_benchmark(..., download=True)``
@@ -19,10 +19,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from .download import download_file, extract_archive, sha256sum
 from .io import IMAGE_EXTENSIONS, list_images, read_image
+from .subimages import extract_subimages  # re-exported here, where it used to live
 
 __all__ = [
     "BENCHMARKS",
@@ -214,47 +214,3 @@ def download_div2k(
     extract_archive(archive, root)
     archive.unlink()
     return folder
-
-
-def extract_subimages(
-    folder: str | os.PathLike,
-    out: str | os.PathLike,
-    crop: int = 480,
-    step: int = 240,
-    *,
-    thresh_size: int = 0,
-) -> list[Path]:
-    """Cut every image of ``folder`` into overlapping ``crop x crop`` tiles saved as PNG in ``out``.
-
-    BasicSR's trick for fast training-data loading: decoding a 480x480 tile is ~20x cheaper than a
-    2K image, and random 128-pixel patches from the tiles cover the images just as well. Tiles start
-    every ``step`` pixels; a last tile flush with the bottom/right edge is added when more than
-    ``thresh_size`` pixels would be left over. Files are named ``<stem>_s001.png``, ... Returns the
-    written paths. Images smaller than ``crop`` give a single tile of their own size.
-    """
-    if crop < 1 or step < 1:
-        raise ValueError(f"crop and step must be positive, got crop={crop}, step={step}")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-
-    def starts(length: int) -> list[int]:
-        if length <= crop:
-            return [0]
-        s = list(range(0, length - crop + 1, step))
-        if length - (s[-1] + crop) > thresh_size:
-            s.append(length - crop)
-        return s
-
-    for path in list_images(folder):
-        img = read_image(path)
-        h, w = img.shape[:2]
-        k = 0
-        for y in starts(h):
-            for x in starts(w):
-                k += 1
-                tile = np.ascontiguousarray(img[y : y + crop, x : x + crop])
-                dest = out / f"{path.stem}_s{k:03d}.png"
-                Image.fromarray(tile).save(dest, compress_level=3)
-                written.append(dest)
-    return written
