@@ -114,16 +114,7 @@ class SRPatchDataset(Dataset):
         cache: bool | str = "auto",
         color_augment: bool = False,
     ):
-        if isinstance(scale, bool) or int(scale) != scale or scale < 1:
-            raise ValueError(f"scale must be an integer >= 1, got {scale!r}")
-        if int(hr_size) != hr_size or hr_size < scale or hr_size % scale:
-            raise ValueError(f"hr_size must be a positive multiple of scale={scale}, got {hr_size}")
-        if int(repeat) != repeat or repeat < 1:
-            raise ValueError(f"repeat must be an integer >= 1, got {repeat!r}")
-        self.scale, self.hr_size, self.augment = int(scale), int(hr_size), bool(augment)
-        self.color_augment = bool(color_augment)
-        self.repeat, self.seed, self.epoch = int(repeat), int(seed), 0
-
+        self._set_options(scale, hr_size, augment, repeat, seed, color_augment)
         known_sizes = None
         if isinstance(images_or_folder, (str, os.PathLike)):  # one pass over the headers only
             sources, known_sizes = index_images(images_or_folder)
@@ -162,6 +153,18 @@ class SRPatchDataset(Dataset):
         total = sum(h * w * 3 for h, w in sizes)
         self.cache = (total <= self.CACHE_LIMIT_BYTES) if cache == "auto" else bool(cache)
 
+    def _set_options(self, scale, hr_size, augment, repeat, seed, color_augment) -> None:
+        """Validate and store the sampling options (shared with subclasses)."""
+        if isinstance(scale, bool) or int(scale) != scale or scale < 1:
+            raise ValueError(f"scale must be an integer >= 1, got {scale!r}")
+        if int(hr_size) != hr_size or hr_size < scale or hr_size % scale:
+            raise ValueError(f"hr_size must be a positive multiple of scale={scale}, got {hr_size}")
+        if int(repeat) != repeat or repeat < 1:
+            raise ValueError(f"repeat must be an integer >= 1, got {repeat!r}")
+        self.scale, self.hr_size, self.augment = int(scale), int(hr_size), bool(augment)
+        self.color_augment = bool(color_augment)
+        self.repeat, self.seed, self.epoch = int(repeat), int(seed), 0
+
     # ------------------------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self._paths) * self.repeat
@@ -183,6 +186,13 @@ class SRPatchDataset(Dataset):
             self._cache[k] = img
         return img
 
+    def patch_pair(self, k: int, y: int, x: int) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 (LR, HR) patches of image ``k`` whose HR corner is ``(y, x)`` (multiples of scale).
+
+        Shapes ``(hr_size/scale, hr_size/scale, 3)`` and ``(hr_size, hr_size, 3)``; no augmentation.
+        """
+        return self._crop_pair(self.image(k), y, x)
+
     def _crop_pair(self, hr_img: np.ndarray, y: int, x: int) -> tuple[np.ndarray, np.ndarray]:
         """HR crop at (y, x) and the aligned crop of the full image's bicubic LR (uint8 arrays)."""
         s, size = self.scale, self.hr_size
@@ -199,12 +209,11 @@ class SRPatchDataset(Dataset):
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for a dataset of length {len(self)}")
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        img = self.image(index % self.n_images)
-        s = self.scale
-        h, w = img.shape[0] - img.shape[0] % s, img.shape[1] - img.shape[1] % s
+        k, s = index % self.n_images, self.scale
+        h, w = self.sizes[k][0] - self.sizes[k][0] % s, self.sizes[k][1] - self.sizes[k][1] % s
         y = s * int(rng.integers(0, (h - self.hr_size) // s + 1))
         x = s * int(rng.integers(0, (w - self.hr_size) // s + 1))
-        lr, hr = self._crop_pair(img, y, x)
+        lr, hr = self.patch_pair(k, y, x)
         if self.augment:
             hflip, vflip, transpose = rng.random(3) < 0.5
             if hflip:
