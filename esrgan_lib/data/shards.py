@@ -147,14 +147,32 @@ class ShardPatchDataset(SRPatchDataset):
                     "use a smaller hr_size or drop the image"
                 )
 
+    MAX_OPEN_MAPS = 16384  # keep the memory maps open up to this many images (vm.max_map_count)
+
+    def _maps(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(HR, LR) memory maps of image ``k``, opened once per process and kept."""
+        maps = self.__dict__.setdefault("_open_maps", {})
+        if k not in maps:
+            hr_file, lr_file = _shard_paths(self.shard_dir, self.names[k], self.scale)
+            pair = np.load(hr_file, mmap_mode="r"), np.load(lr_file, mmap_mode="r")
+            if len(self.names) > self.MAX_OPEN_MAPS:
+                return pair
+            maps[k] = pair
+        return maps[k]
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_open_maps", None)  # each DataLoader worker maps the files itself
+        return state
+
     def image(self, k: int) -> np.ndarray:
         """HR image ``k`` as a read-only memory-mapped uint8 array ``(H, W, 3)``."""
-        return np.load(_shard_paths(self.shard_dir, self.names[k], self.scale)[0], mmap_mode="r")
+        return self._maps(k)[0]
 
     def patch_pair(self, k: int, y: int, x: int) -> tuple[np.ndarray, np.ndarray]:
         """uint8 (LR, HR) patches of image ``k`` at HR corner ``(y, x)``: two copies from memory maps."""
-        hr_file, lr_file = _shard_paths(self.shard_dir, self.names[k], self.scale)
+        hr_map, lr_map = self._maps(k)
         s, size = self.scale, self.hr_size
-        hr = np.load(hr_file, mmap_mode="r")[y : y + size, x : x + size]
-        lr = np.load(lr_file, mmap_mode="r")[y // s : (y + size) // s, x // s : (x + size) // s]
+        hr = hr_map[y : y + size, x : x + size]
+        lr = lr_map[y // s : (y + size) // s, x // s : (x + size) // s]
         return np.array(lr), np.array(hr)
