@@ -92,9 +92,9 @@ class SRPatchDataset(Dataset):
         seed: base seed; item ``i`` of epoch ``e`` uses the RNG seeded by ``(seed, e, i)``.
         cache: keep decoded images in memory. ``"auto"`` (default) caches when all decoded images
             together take at most 2 GiB; otherwise files are decoded each time they are used. Each
-            DataLoader worker holds its own cache. For DIV2K-sized sets (about 7 GB decoded) cut
-            the images into tiles with ``extract_subimages`` first: decoding a 480x480 tile per item
-            is much cheaper than decoding a 2K image.
+            DataLoader worker holds its own cache. For DIV2K-sized sets (about 7 GB decoded) use
+            ``prepare_shards`` and ``ShardPatchDataset`` (decoded once, cropped from memory maps:
+            the same items), or at least cut the images into tiles with ``prepare_subimages``.
 
     Items: ``(lr, hr)`` float32 tensors ``(3, hr_size/scale, hr_size/scale)`` and ``(3, hr_size, hr_size)``
     in [0, 1]. Every image must be at least ``hr_size`` on both sides (checked when constructed).
