@@ -98,3 +98,12 @@ def test_bad_rank_is_refused(tmp_path, rank, world_size):
     _make_sources(tmp_path / "src", n=1)
     with pytest.raises(ValueError, match="rank|world_size"):
         prepare_subimages(tmp_path / "src", tmp_path / "dst", rank=rank, world_size=world_size)
+
+
+def test_sources_whose_tiles_would_collide_are_refused_before_writing(tmp_path):
+    _make_sources(tmp_path / "src", n=1)
+    Image.fromarray(np.zeros((30, 30, 3), np.uint8)).save(tmp_path / "src" / "im0.jpg")
+    for cut in (extract_subimages, prepare_subimages):
+        with pytest.raises(ValueError, match=r"im0\.jpg and im0\.png"):
+            cut(tmp_path / "src", tmp_path / "dst")
+        assert not list((tmp_path / "dst").glob("*.png")) if (tmp_path / "dst").exists() else True

@@ -88,3 +88,23 @@ def test_missing_shards_and_small_images_are_clear_errors(tmp_path):
         ShardPatchDataset(tmp_path / "sh", scale=2)
     with pytest.raises(ValueError, match="p0.png is 63x50.*hr_size=64"):
         ShardPatchDataset(tmp_path / "sh", scale=4, hr_size=64)
+
+
+def test_dataloader_workers_give_the_same_batches(tmp_path):
+    import pickle
+
+    from torch.utils.data import DataLoader
+
+    _sources(tmp_path / "src")
+    prepare_shards(tmp_path / "src", tmp_path / "sh", scale=4)
+    ds = ShardPatchDataset(tmp_path / "sh", scale=4, hr_size=32, repeat=2, seed=3)
+    ds[0]  # opens memory maps in this process: they must not travel to workers
+    assert "_open_maps" not in pickle.loads(pickle.dumps(ds)).__dict__
+    direct = [ds[i] for i in range(len(ds))]
+    ctx = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    for workers, context in ((0, None), (1, ctx)):
+        loader = DataLoader(ds, batch_size=4, num_workers=workers, multiprocessing_context=context)
+        lr, hr = (torch.cat(t) for t in zip(*loader))
+        assert torch.equal(lr, torch.stack([a for a, _ in direct])) and torch.equal(
+            hr, torch.stack([b for _, b in direct])
+        )

@@ -66,6 +66,20 @@ def _check_tiles(crop: int, step: int) -> None:
         raise ValueError(f"crop and step must be positive, got crop={crop}, step={step}")
 
 
+def _sources(folder: str | os.PathLike) -> list[Path]:
+    """The images of ``folder``; refuses names whose tiles would overwrite each other (x.png, x.jpg)."""
+    paths = list_images(folder, check=False)
+    stems: dict[str, list[str]] = {}
+    for p in paths:
+        stems.setdefault(p.stem, []).append(p.name)
+    clashes = [" and ".join(names) for names in stems.values() if len(names) > 1]
+    if clashes:
+        raise ValueError(
+            f"{folder}: {'; '.join(clashes)} would give tiles of the same names: rename or remove one"
+        )
+    return paths
+
+
 def extract_subimages(
     folder: str | os.PathLike,
     out: str | os.PathLike,
@@ -85,7 +99,7 @@ def extract_subimages(
     _check_tiles(crop, step)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    return [t for path in list_images(folder) for t in _cut(path, out, crop, step, thresh_size)]
+    return [t for path in _sources(folder) for t in _cut(path, out, crop, step, thresh_size)]
 
 
 def _touch(path: Path) -> None:
@@ -155,7 +169,7 @@ def prepare_subimages(
     _check_tiles(crop, step)
     src, dst = Path(src), Path(dst)
     dst.mkdir(parents=True, exist_ok=True)
-    paths = {p.name: p for p in list_images(src, check=False)}
+    paths = {p.name: p for p in _sources(src)}
 
     def cut(name: str) -> None:
         _cut(paths[name], dst, crop, step, thresh_size)
