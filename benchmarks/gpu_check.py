@@ -88,7 +88,8 @@ def measure(stage: str, precision: str, *, device, sizes: dict, shards: Path, wo
     device = torch.device(device)
     trainer = _trainer(stage, precision, device, sizes, out)
     b, hr_size = sizes["batch_size"], sizes["hr_size"]
-    fixed = (torch.rand(b, 3, hr_size // 4, hr_size // 4), torch.rand(b, 3, hr_size, hr_size))
+    fixed = (torch.rand(b, 3, hr_size // 4, hr_size // 4, device=device),
+             torch.rand(b, 3, hr_size, hr_size, device=device))  # fmt: skip
     _timed_loop(trainer, iter(lambda: fixed, None), warmup)
     scale = trainer.scaler.get_scale() if trainer.scaler.is_enabled() else None
     if device.type == "cuda":
