@@ -1,13 +1,19 @@
-"""The GPU check: what the finale's training step does on the card at hand, measured side by side in one run.
+"""The GPU check of issue 13: full-size ESRGAN steps in every precision the card offers, in minutes.
 
-Run it as ``bash benchmarks/gpu_check.sh`` on a CUDA machine (at most 8 minutes). For the psnr and gan steps
-at full size (RRDBNet nf 64, nb 23, batch 16, HR 128) and each precision the card offers (fp32; fp16 with the
-gradient scaler; bf16 where native) it prints iterations per second, the share of the card's vendor peak
-that the step's FLOPs reach, peak memory and the gradient scaler's scale after warm-up; then the precision
-``auto`` chose, the share of time a 2-worker data loader keeps the GPU waiting, and (with 2 or more GPUs) a
-2-process ``torchrun`` run. The perceptual loss uses a random VGG19 (the check runs offline): timing only.
+For stage psnr and stage gan (RRDBNet nf 64, nb 23, batch 16, HR 128; ``Trainer.train_step``) and
+each precision (fp32; fp16 with a GradScaler; bf16 where the GPU has it natively) it reports:
 
-``--tiny --device cpu`` runs the same code at toy sizes, so a CPU test keeps it from rotting.
+- iterations per second on a batch already on the GPU (CUDA-synchronised, warm-up excluded), and the
+  share of the card's vendor peak those FLOPs reach (``esrgan_lib.training.budget``);
+- peak memory (``torch.cuda.max_memory_allocated``) and the GradScaler scale after warm-up;
+- the share of time spent waiting for data when a ``ShardPatchDataset`` DataLoader (2 workers,
+  shards made here from DIV2K-like 480x480 tiles) feeds the steps;
+- the precision ``auto`` picks (``esrgan_lib.runtime.pick_precision``);
+- with 2 or more GPUs: a 2-process ``torchrun -m esrgan_lib.train`` run of a few steps.
+
+The perceptual loss uses a RANDOM VGG19 (no network on a lent machine): the same cost, meaningless
+values. The last line printed is one JSON summary. Run it through ``benchmarks/gpu_check.sh``;
+``--tiny --device cpu`` runs the same code at toy sizes on a CPU (what the tests do).
 """
 
 from __future__ import annotations
@@ -19,15 +25,25 @@ import sys
 import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import torch
 
-from esrgan_lib.runtime import describe_hardware, pick_precision
-from esrgan_lib.training import TrainConfig, Trainer
-from esrgan_lib.training.budget import peak_tflops, step_tflop
+FULL = {"nf": 64, "nb": 23, "gc": 32, "batch_size": 16, "hr_size": 128, "d_nf": 64}
+TINY = {"nf": 8, "nb": 1, "gc": 8, "batch_size": 2, "hr_size": 128, "d_nf": 8}
+RANDOM_VGG_NOTE = "perceptual loss uses a RANDOM VGG19 (timing only; no ImageNet weights offline)"
 
-FULL = dict(nf=64, nb=23, gc=32, batch_size=16, hr_size=128, discriminator="vgg128")
-TINY = dict(nf=8, nb=1, gc=4, batch_size=2, hr_size=96, discriminator="vgg")
+
+def offered_precisions(device: torch.device) -> list[str]:
+    """fp32, plus fp16 (CUDA) and bf16 where the device runs it natively."""
+    from esrgan_lib.runtime import cpu_has_bf16, pick_precision
+
+    if device.type != "cuda":
+        return ["fp32"] + (["bf16"] if cpu_has_bf16() else [])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        native_bf16 = pick_precision(device, "bf16") == "bf16"
+    return ["fp32", "fp16"] + (["bf16"] if native_bf16 else [])
 
 
 def _sync(device: torch.device) -> None:
@@ -35,122 +51,153 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def precisions(device: torch.device) -> list[str]:
-    """The precisions worth timing here: fp32 everywhere; fp16 and native bf16 on GPUs."""
-    if device.type != "cuda":
-        return ["fp32"]
-    out = ["fp32", "fp16"]
-    if pick_precision(device, "auto") == "bf16":
-        out.append("bf16")
-    return out
+def _trainer(stage: str, precision: str, device: torch.device, sizes: dict, out: Path):
+    from esrgan_lib.training import TrainConfig, Trainer
 
-
-def make_trainer(stage: str, precision: str, sizes: dict, device: str, out: str) -> Trainer:
-    config = TrainConfig(stage=stage, precision=precision, device=device, out=out, allow_scratch=True,
-                         vgg_weights=None, progress=False, steps=10**6, ema_decay=0.999, **sizes)
+    config = TrainConfig.paper(
+        stage, **sizes, vgg_weights=None, allow_scratch=True, out=str(out), precision=precision,
+        device=str(device), num_workers=0, progress=False, subimages=False,
+    )  # fmt: skip
+    image = (torch.rand(160, 160, 3) * 255).to(torch.uint8).numpy()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the random-VGG warning: known, said in the output
-        return Trainer(config)
+        warnings.simplefilter("ignore")  # the random-VGG warning: stated in the output instead
+        return Trainer(config, train_images=[image], val_images={"x": image[:64, :64]})
 
 
-def time_steps(trainer: Trainer, warmup: int, steps: int) -> dict:
-    """Iterations per second of ``train_step`` on one resident batch, peak memory, the scaler's scale."""
-    c, device = trainer.config, trainer.device
-    lr_side = c.hr_size // c.scale
-    lr_batch = torch.rand(c.batch_size, 3, lr_side, lr_side, device=device)  # (B, 3, h, w)
-    hr_batch = torch.rand(c.batch_size, 3, c.hr_size, c.hr_size, device=device)  # (B, 3, H, W)
-    for _ in range(warmup):
-        trainer.train_step(lr_batch, hr_batch)
+def _timed_loop(trainer, batches, iters: int) -> tuple[float, float]:
+    """(seconds in total, seconds waiting for ``next(batches)`` incl. the copy to the device)."""
+    device, fmt = trainer.device, trainer.memory_format
+    wait, start = 0.0, time.perf_counter()
+    for _ in range(iters):
+        t = time.perf_counter()
+        lr, hr = next(batches)
+        lr = lr.to(device, non_blocking=True).contiguous(memory_format=fmt)
+        hr = hr.to(device, non_blocking=True).contiguous(memory_format=fmt)
+        wait += time.perf_counter() - t
+        trainer.train_step(lr, hr)
     _sync(device)
+    return time.perf_counter() - start, wait
+
+
+def measure(stage: str, precision: str, *, device, sizes: dict, shards: Path, workers: int,
+            warmup: int, iters: int, out: Path) -> dict:  # fmt: skip
+    """One stage/precision: iterations/s, peak memory, scaler scale, data-wait share (see module doc)."""
+    from torch.utils.data import DataLoader
+
+    from esrgan_lib.data import ShardPatchDataset
+
+    device = torch.device(device)
+    trainer = _trainer(stage, precision, device, sizes, out)
+    b, hr_size = sizes["batch_size"], sizes["hr_size"]
+    fixed = (torch.rand(b, 3, hr_size // 4, hr_size // 4, device=device),
+             torch.rand(b, 3, hr_size, hr_size, device=device))  # fmt: skip
+    _timed_loop(trainer, iter(lambda: fixed, None), warmup)
+    scale = trainer.scaler.get_scale() if trainer.scaler.is_enabled() else None
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    compute_s, _ = _timed_loop(trainer, iter(lambda: fixed, None), iters)
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    ds = ShardPatchDataset(shards, scale=4, hr_size=hr_size, repeat=1000)
+    loader = DataLoader(ds, batch_size=b, shuffle=True, num_workers=workers, drop_last=True,
+                        pin_memory=device.type == "cuda", persistent_workers=workers > 0)  # fmt: skip
+    batches = iter(loader)
+    _timed_loop(trainer, batches, 2)  # workers start, first batches
+    total_s, wait_s = _timed_loop(trainer, batches, iters)
+    from esrgan_lib.training.budget import peak_tflops, step_tflop
+
+    tflop = step_tflop(trainer.config)
+    card = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
+    peak_tf = peak_tflops(card, trainer.precision)
+    return {
+        "stage": stage,
+        "precision": trainer.precision,
+        "iters_per_s": round(iters / compute_s, 3),
+        "tflop_per_step": round(tflop, 4),
+        "share_of_peak": None if peak_tf is None else round(tflop * iters / compute_s / peak_tf, 3),
+        "iters_per_s_with_loader": round(iters / total_s, 3),
+        "data_wait_share": round(wait_s / total_s, 3),
+        "peak_mib": None if peak is None else round(peak, 1),
+        "grad_scaler_scale": scale,
+    }
+
+
+def torchrun_check(tiles: Path, out: Path, steps: int = 5, timeout: int = 240) -> dict:
+    """A 2-process ``torchrun -m esrgan_lib.train`` run (stage psnr, full size, ``steps`` steps)."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "esrgan_lib.train", "--preset", "paper", "--stage", "psnr", "--steps", str(steps),
+           "--data", str(tiles), "--out", str(out), "--set", "log_every=1", "--set", "progress=false",
+           "--set", "num_workers=2", "--set", "subimages=false"]  # fmt: skip
     start = time.perf_counter()
-    for _ in range(steps):
-        trainer.train_step(lr_batch, hr_batch)
-    _sync(device)  # sync point: the queued kernels finish before the clock stops
-    seconds = (time.perf_counter() - start) / steps
-    result = {"it_per_s": 1 / seconds, "ms_per_step": 1000 * seconds, "scaler_scale": None, "peak_gib": None}
-    if trainer.scaler.is_enabled():
-        result["scaler_scale"] = float(trainer.scaler.get_scale())
-    if device.type == "cuda":
-        result["peak_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"timed out after {timeout} s"}
+    result = {"ok": done.returncode == 0, "seconds": round(time.perf_counter() - start, 1)}
+    if done.returncode:
+        result["error"] = (done.stderr or done.stdout)[-1500:]
+    log = out / "log.jsonl"
+    result["logged_steps"] = len(log.read_text().splitlines()) if log.exists() else 0
     return result
 
 
-def data_wait_share(trainer: Trainer, steps: int, workers: int) -> float:
-    """Share of wall time spent waiting for the next batch from a ``workers``-process loader."""
-    from torch.utils.data import DataLoader
+def run_check(args) -> dict:
+    """Everything the check measures, as one dict (the JSON summary)."""
+    from bench_data import make_tiles
 
-    from esrgan_lib.data import SRPatchDataset, sample_images
+    from esrgan_lib.data import prepare_shards
+    from esrgan_lib.runtime import describe_hardware, pick_precision
 
-    c = trainer.config
-    dataset = SRPatchDataset(sample_images(), hr_size=c.hr_size, scale=c.scale, repeat=10**4)
-    loader = iter(DataLoader(dataset, batch_size=c.batch_size, num_workers=workers, shuffle=True,
-                             pin_memory=trainer.device.type == "cuda", persistent_workers=workers > 0))
-    next(loader)
-    waiting, start = 0.0, time.perf_counter()
-    for _ in range(steps):
-        t = time.perf_counter()
-        lr_batch, hr_batch = next(loader)
-        waiting += time.perf_counter() - t
-        trainer.train_step(lr_batch.to(trainer.device, non_blocking=True),
-                           hr_batch.to(trainer.device, non_blocking=True))
-        _sync(trainer.device)
-    return waiting / (time.perf_counter() - start)
-
-
-def torchrun_check(steps: int) -> str:
-    """A 2-process ``torchrun`` of the training CLI for a few steps; returns its last output line."""
-    with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "esrgan_lib.train", "--preset", "smoke", "--stage", "psnr", "--out", out,
-               "--steps", str(steps)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
-    lines = (proc.stdout + proc.stderr).strip().splitlines()
-    return f"rc {proc.returncode}: {lines[-1] if lines else ''}"
-
-
-def run(device: str, tiny: bool, warmup: int, steps: int) -> dict:
-    """Every measurement, as one dict (also printed line by line)."""
-    dev = torch.device(device)
-    sizes = TINY if tiny else FULL
-    summary = {"hardware": describe_hardware(dev), "auto_precision": pick_precision(dev, "auto"),
-               "sizes": sizes, "vgg": "random (offline): timing only", "runs": []}
-    print(summary["hardware"], "| vgg19: random, timing only", flush=True)
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
-    with tempfile.TemporaryDirectory() as out:
-        for stage in ("psnr", "gan"):
-            tflop = step_tflop(TrainConfig(stage=stage, **sizes))
-            for precision in precisions(dev):
-                trainer = make_trainer(stage, precision, sizes, device, out)
-                result = {"stage": stage, "precision": trainer.precision, "tflop_per_step": tflop,
-                          **time_steps(trainer, warmup, steps)}
-                peak = peak_tflops(name, trainer.precision)
-                result["share_of_peak"] = tflop * result["it_per_s"] / peak if peak else None
-                summary["runs"].append(result)
-                print(json.dumps(result), flush=True)
-                del trainer
-        trainer = make_trainer("gan", summary["auto_precision"], sizes, device, out)
-        summary["data_wait_share_2_workers"] = data_wait_share(trainer, steps, workers=2)
-    print(f"auto precision: {summary['auto_precision']}; data wait with 2 workers: "
-          f"{summary['data_wait_share_2_workers']:.0%} of the gan step's wall time", flush=True)
-    if dev.type == "cuda" and torch.cuda.device_count() >= 2:
-        summary["torchrun_2_gpus"] = torchrun_check(steps=20)
-        print("torchrun, 2 processes:", summary["torchrun_2_gpus"], flush=True)
+    device = torch.device(args.device)
+    sizes = TINY if args.tiny else FULL
+    precisions = args.precisions or offered_precisions(device)
+    summary = {"hardware": describe_hardware(device), "torch": torch.__version__, "sizes": sizes,
+               "auto_precision": pick_precision(device, "auto"), "note": RANDOM_VGG_NOTE,
+               "runs": []}  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="gpu_check-") as tmp:
+        tiles = Path(tmp) / "tiles"
+        make_tiles(tiles, args.tiles)
+        shards = prepare_shards(tiles, Path(tmp) / "shards", scale=4)
+        for stage in args.stages:
+            for precision in precisions:
+                run = measure(stage, precision, device=device, sizes=sizes, shards=shards,
+                              workers=args.workers, warmup=args.warmup, iters=args.iters,
+                              out=Path(tmp) / "run")  # fmt: skip
+                print(f"  {json.dumps(run)}", flush=True)
+                summary["runs"].append(run)
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+        n_gpus = torch.cuda.device_count() if device.type == "cuda" else 0
+        if n_gpus >= 2 and not args.no_torchrun:
+            summary["torchrun"] = torchrun_check(tiles, Path(tmp) / "ddp")
+        else:
+            summary["torchrun"] = f"skipped ({n_gpus} GPU(s))"
     return summary
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cuda")
-    parser.add_argument("--tiny", action="store_true", help="toy sizes (a CPU test of this script)")
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--steps", type=int, default=30)
-    args = parser.parse_args(argv)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("gpu_check: no CUDA device here (use --device cpu --tiny to try the script)")
-    summary = run(args.device, args.tiny, args.warmup, args.steps)
-    print("SUMMARY " + json.dumps(summary), flush=True)
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--tiny", action="store_true", help="toy sizes (nf 8, nb 1, batch 2): tests on a CPU")
+    p.add_argument("--stages", nargs="+", default=["psnr", "gan"], choices=["psnr", "gan"])
+    p.add_argument("--precisions", nargs="+", choices=["fp32", "fp16", "bf16"], help="default: all offered")
+    p.add_argument("--iters", type=int, default=10, help="timed iterations per setting")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--workers", type=int, default=2, help="DataLoader workers for the data-wait share")
+    p.add_argument("--tiles", type=int, default=16, help="480x480 tiles made for the shards")
+    p.add_argument("--no-torchrun", action="store_true")
+    args = p.parse_args(argv)
+    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+        sys.exit("gpu_check: no CUDA device here (use --tiny --device cpu to exercise the code)")
+    print(f"gpu_check: {RANDOM_VGG_NOTE}", flush=True)
+    summary = run_check(args)
+    for run in summary["runs"]:
+        share = "" if run["share_of_peak"] is None else f" = {run['share_of_peak']:.0%} of peak"
+        print(f"{run['stage']:4s} {run['precision']:4s} {run['iters_per_s']:7.2f} it/s{share} "
+              f"(with loader {run['iters_per_s_with_loader']:.2f}, waiting {run['data_wait_share']:.0%}), "
+              f"peak {run['peak_mib']} MiB, scaler {run['grad_scaler_scale']}")  # fmt: skip
+    print(f"auto precision: {summary['auto_precision']}; torchrun: {summary['torchrun']}")
+    print(json.dumps(summary))
+    return summary
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ class _Handler(BaseHTTPRequestHandler):
         rng = self.headers.get("Range")
         if rng and not srv.ignore_range:
             start = int(rng.removeprefix("bytes=").split("-")[0])
+            if srv.range_start is not None:  # a broken server: 206 from a start it picked itself
+                start = srv.range_start
             if start >= len(data):
                 self.send_response(416)
                 self.send_header("Content-Range", f"bytes */{len(data)}")
@@ -51,7 +53,8 @@ class LocalServer:
     """A threaded HTTP server on 127.0.0.1 serving ``files`` ({"/path": bytes}); supports Range.
 
     Knobs: ``ignore_range`` (answer 200 with the whole file), ``cut_after`` (list of byte counts:
-    each of the next requests sends only that many body bytes, then closes the connection).
+    each of the next requests sends only that many body bytes, then closes the connection),
+    ``range_start`` (answer a Range request with 206 from this byte instead of the one asked for).
     ``requests`` records (path, Range header) of every request.
     """
 
@@ -60,6 +63,7 @@ class LocalServer:
         self.requests: list[tuple[str, str | None]] = []
         self.ignore_range = False
         self.cut_after: list[int] = []
+        self.range_start: int | None = None
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.state = self

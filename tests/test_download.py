@@ -173,3 +173,42 @@ def test_extract_rejects_non_archive(tmp_path):
     (tmp_path / "plain.txt").write_text("not an archive")
     with pytest.raises(ValueError, match="not a zip or tar"):
         extract_archive(tmp_path / "plain.txt", tmp_path / "out")
+
+
+# ------------------------------------------------------------------- issue 10, items 8 and 18
+
+
+@pytest.mark.parametrize("start", [0, 7])
+def test_206_from_another_offset_does_not_corrupt_a_resume(server, tmp_path, start):
+    server.range_start = start  # the server answers 206 but from byte `start`, not the one asked
+    dest = tmp_path / "f.bin"
+    (tmp_path / "f.bin.part").write_bytes(server.data[:12_345])
+    download_file(f"{server.url}/file.bin", dest, None, **FAST)  # no sha256 to catch it
+    assert dest.read_bytes() == server.data
+
+
+def test_206_mismatch_with_only_one_attempt_leaves_a_restartable_state(server, tmp_path):
+    server.range_start = 9
+    part = tmp_path / "f.bin.part"
+    part.write_bytes(server.data[:12_345])
+    with pytest.raises(DownloadError, match="restart"):
+        download_file(f"{server.url}/file.bin", tmp_path / "f.bin", None, **{**FAST, "retries": 0})
+    assert not part.exists() or server.data.startswith(part.read_bytes())
+
+
+def test_dest_that_is_a_directory_is_a_clear_error(server, tmp_path):
+    (tmp_path / "d").mkdir()
+    with pytest.raises(IsADirectoryError, match="is a folder.*file path"):
+        download_file(f"{server.url}/file.bin", tmp_path / "d", None, **FAST)
+    assert server.requests == []
+
+
+def test_connection_refused_does_not_claim_a_partial_file(tmp_path):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    with pytest.raises(DownloadError) as info:
+        download_file(f"http://127.0.0.1:{port}/x.bin", tmp_path / "x.bin", None, **FAST)
+    assert "partial file" not in str(info.value) and "Nothing was downloaded" in str(info.value)
+    assert not (tmp_path / "x.bin.part").exists()

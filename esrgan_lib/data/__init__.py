@@ -16,6 +16,8 @@ from .datasets import SAMPLE_IMAGE_NAMES, SRPatchDataset, sample_images
 from .degradation import bicubic_downsample, imresize
 from .download import ChecksumError, DownloadError, download_file, extract_archive, sha256sum
 from .io import list_images, modcrop, read_image, to_rgb_array, to_tensor, to_uint8
+from .shards import ShardPatchDataset, prepare_shards
+from .subimages import prepare_subimages
 
 __all__ = [
     "read_image",
@@ -35,6 +37,9 @@ __all__ = [
     "download_benchmark",
     "download_div2k",
     "extract_subimages",
+    "prepare_subimages",
+    "prepare_shards",
+    "ShardPatchDataset",
     "download_file",
     "extract_archive",
     "sha256sum",

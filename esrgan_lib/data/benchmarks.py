@@ -1,4 +1,4 @@
-"""SR benchmark sets (Set5, Set14, BSD100, Urban100), DIV2K, and BasicSR's sub-image trick.
+"""SR benchmark sets (Set5, Set14, BSD100, Urban100) and DIV2K (sub-images: see ``subimages``).
 
 Images live in ``<root>/<name>/`` with ``root`` = the ``root`` argument, else the environment
 variable ``ESRGAN_DATA``, else ``~/.cache/esrgan_lib/datasets``. ``load_benchmark(..., download=True)``
@@ -19,10 +19,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from .download import download_file, extract_archive
+from .download import download_file, extract_archive, sha256sum
 from .io import IMAGE_EXTENSIONS, list_images, read_image
+from .subimages import extract_subimages  # re-exported here, where it used to live
 
 __all__ = [
     "BENCHMARKS",
@@ -137,6 +137,26 @@ def download_benchmark(name: str, root: str | os.PathLike | None = None, *, prog
     return folder
 
 
+def _verify_known_files(name: str, folder: Path) -> None:
+    """Raise, naming the files, unless every file of ``name`` is in ``folder`` with its sha256."""
+    sums = BENCHMARK_SHA256[name]
+    missing = [f for f in sorted(sums) if not (folder / f).is_file()]
+    if len(missing) == len(sums):
+        raise FileNotFoundError(
+            f"benchmark {name} not found: put its HR images in {folder} "
+            f"(or set ESRGAN_DATA / pass root=...), or call load_benchmark({name!r}, download=True)"
+        )
+    fix = f"call load_benchmark({name!r}, download=True) to fetch them again"
+    if missing:
+        raise FileNotFoundError(f"benchmark {name} in {folder} lacks {', '.join(missing)}; {fix}")
+    bad = [f for f in sorted(sums) if sha256sum(folder / f) != sums[f]]
+    if bad:
+        raise ValueError(
+            f"benchmark {name}: {', '.join(bad)} in {folder} differ from the published files "
+            f"(sha256 mismatch: corrupt or another version); {fix}"
+        )
+
+
 def load_benchmark(
     name: str, root: str | os.PathLike | None = None, download: bool = False
 ) -> dict[str, np.ndarray]:
@@ -146,10 +166,18 @@ def load_benchmark(
     (``root`` defaults to ``default_data_root()``); grayscale files come back as 3-channel RGB.
     With ``download=True`` a missing set is downloaded first (see the module docstring).
     Images are full size: trim with ``modcrop(img, scale)`` before making LR/HR pairs.
+    For Set5 and Set14 every file is checked against its known sha256: a missing file raises
+    ``FileNotFoundError`` and a corrupt one ``ValueError``, naming the files (a set with one image
+    less would give scores that look comparable and are not); ``download=True`` repairs both.
     """
     name = _check_name(name)
     base = Path(root) if root is not None else default_data_root()
     folder = base / name
+    if name in BENCHMARK_SHA256:  # every file known: all must be there and intact
+        if download:
+            download_benchmark(name, base)  # fetches missing files, replaces corrupt ones
+        _verify_known_files(name, folder)
+        return {Path(f).stem: read_image(folder / f) for f in sorted(BENCHMARK_SHA256[name])}
     if not _has_images(folder):
         if not download:
             raise FileNotFoundError(
@@ -186,47 +214,3 @@ def download_div2k(
     extract_archive(archive, root)
     archive.unlink()
     return folder
-
-
-def extract_subimages(
-    folder: str | os.PathLike,
-    out: str | os.PathLike,
-    crop: int = 480,
-    step: int = 240,
-    *,
-    thresh_size: int = 0,
-) -> list[Path]:
-    """Cut every image of ``folder`` into overlapping ``crop x crop`` tiles saved as PNG in ``out``.
-
-    BasicSR's trick for fast training-data loading: decoding a 480x480 tile is ~20x cheaper than a
-    2K image, and random 128-pixel patches from the tiles cover the images just as well. Tiles start
-    every ``step`` pixels; a last tile flush with the bottom/right edge is added when more than
-    ``thresh_size`` pixels would be left over. Files are named ``<stem>_s001.png``, ... Returns the
-    written paths. Images smaller than ``crop`` give a single tile of their own size.
-    """
-    if crop < 1 or step < 1:
-        raise ValueError(f"crop and step must be positive, got crop={crop}, step={step}")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-
-    def starts(length: int) -> list[int]:
-        if length <= crop:
-            return [0]
-        s = list(range(0, length - crop + 1, step))
-        if length - (s[-1] + crop) > thresh_size:
-            s.append(length - crop)
-        return s
-
-    for path in list_images(folder):
-        img = read_image(path)
-        h, w = img.shape[:2]
-        k = 0
-        for y in starts(h):
-            for x in starts(w):
-                k += 1
-                tile = np.ascontiguousarray(img[y : y + crop, x : x + crop])
-                dest = out / f"{path.stem}_s{k:03d}.png"
-                Image.fromarray(tile).save(dest, compress_level=3)
-                written.append(dest)
-    return written

@@ -36,7 +36,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from .degradation import bicubic_downsample
-from .io import list_images, read_image, to_rgb_array, to_tensor
+from .headers import image_size, index_images
+from .io import read_image, to_rgb_array, to_tensor
 
 __all__ = ["SRPatchDataset", "sample_images", "SAMPLE_IMAGE_NAMES"]
 
@@ -77,18 +78,6 @@ def sample_images(names: Sequence[str] | None = None) -> list[np.ndarray]:
     return out
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    """(H, W) of an image file from its header, EXIF rotation included (no full decode)."""
-    try:
-        with Image.open(path) as img:
-            w, h = img.size
-            if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # rotated by 90 degrees
-                w, h = h, w
-    except Exception as e:
-        raise ValueError(f"{path}: cannot read the image header: {e}") from e
-    return h, w
-
-
 class SRPatchDataset(Dataset):
     """Random aligned (LR, HR) patches from HR images; LR by MATLAB-style bicubic (see module doc).
 
@@ -103,9 +92,9 @@ class SRPatchDataset(Dataset):
         seed: base seed; item ``i`` of epoch ``e`` uses the RNG seeded by ``(seed, e, i)``.
         cache: keep decoded images in memory. ``"auto"`` (default) caches when all decoded images
             together take at most 2 GiB; otherwise files are decoded each time they are used. Each
-            DataLoader worker holds its own cache. For DIV2K-sized sets (about 7 GB decoded) cut
-            the images into tiles with ``extract_subimages`` first: decoding a 480x480 tile per item
-            is much cheaper than decoding a 2K image.
+            DataLoader worker holds its own cache. For DIV2K-sized sets (about 7 GB decoded) use
+            ``prepare_shards`` and ``ShardPatchDataset`` (decoded once, cropped from memory maps:
+            the same items), or at least cut the images into tiles with ``prepare_subimages``.
 
     Items: ``(lr, hr)`` float32 tensors ``(3, hr_size/scale, hr_size/scale)`` and ``(3, hr_size, hr_size)``
     in [0, 1]. Every image must be at least ``hr_size`` on both sides (checked when constructed).
@@ -125,18 +114,10 @@ class SRPatchDataset(Dataset):
         cache: bool | str = "auto",
         color_augment: bool = False,
     ):
-        if isinstance(scale, bool) or int(scale) != scale or scale < 1:
-            raise ValueError(f"scale must be an integer >= 1, got {scale!r}")
-        if int(hr_size) != hr_size or hr_size < scale or hr_size % scale:
-            raise ValueError(f"hr_size must be a positive multiple of scale={scale}, got {hr_size}")
-        if int(repeat) != repeat or repeat < 1:
-            raise ValueError(f"repeat must be an integer >= 1, got {repeat!r}")
-        self.scale, self.hr_size, self.augment = int(scale), int(hr_size), bool(augment)
-        self.color_augment = bool(color_augment)
-        self.repeat, self.seed, self.epoch = int(repeat), int(seed), 0
-
-        if isinstance(images_or_folder, (str, os.PathLike)):
-            sources = list_images(images_or_folder)
+        self._set_options(scale, hr_size, augment, repeat, seed, color_augment)
+        known_sizes = None
+        if isinstance(images_or_folder, (str, os.PathLike)):  # one pass over the headers only
+            sources, known_sizes = index_images(images_or_folder)
         elif isinstance(images_or_folder, (np.ndarray, Image.Image)):
             sources = [images_or_folder]
         else:
@@ -150,7 +131,7 @@ class SRPatchDataset(Dataset):
         for i, src in enumerate(sources):
             if isinstance(src, (str, os.PathLike)):
                 self._paths.append(Path(src))
-                sizes.append(_image_size(Path(src)))
+                sizes.append(known_sizes[i] if known_sizes else image_size(src))
                 name = str(src)
             else:
                 arr = to_rgb_array(src) if isinstance(src, Image.Image) else np.asarray(src)
@@ -171,6 +152,18 @@ class SRPatchDataset(Dataset):
         self.sizes = sizes
         total = sum(h * w * 3 for h, w in sizes)
         self.cache = (total <= self.CACHE_LIMIT_BYTES) if cache == "auto" else bool(cache)
+
+    def _set_options(self, scale, hr_size, augment, repeat, seed, color_augment) -> None:
+        """Validate and store the sampling options (shared with subclasses)."""
+        if isinstance(scale, bool) or int(scale) != scale or scale < 1:
+            raise ValueError(f"scale must be an integer >= 1, got {scale!r}")
+        if int(hr_size) != hr_size or hr_size < scale or hr_size % scale:
+            raise ValueError(f"hr_size must be a positive multiple of scale={scale}, got {hr_size}")
+        if int(repeat) != repeat or repeat < 1:
+            raise ValueError(f"repeat must be an integer >= 1, got {repeat!r}")
+        self.scale, self.hr_size, self.augment = int(scale), int(hr_size), bool(augment)
+        self.color_augment = bool(color_augment)
+        self.repeat, self.seed, self.epoch = int(repeat), int(seed), 0
 
     # ------------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -193,6 +186,13 @@ class SRPatchDataset(Dataset):
             self._cache[k] = img
         return img
 
+    def patch_pair(self, k: int, y: int, x: int) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 (LR, HR) patches of image ``k`` whose HR corner is ``(y, x)`` (multiples of scale).
+
+        Shapes ``(hr_size/scale, hr_size/scale, 3)`` and ``(hr_size, hr_size, 3)``; no augmentation.
+        """
+        return self._crop_pair(self.image(k), y, x)
+
     def _crop_pair(self, hr_img: np.ndarray, y: int, x: int) -> tuple[np.ndarray, np.ndarray]:
         """HR crop at (y, x) and the aligned crop of the full image's bicubic LR (uint8 arrays)."""
         s, size = self.scale, self.hr_size
@@ -209,12 +209,11 @@ class SRPatchDataset(Dataset):
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for a dataset of length {len(self)}")
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        img = self.image(index % self.n_images)
-        s = self.scale
-        h, w = img.shape[0] - img.shape[0] % s, img.shape[1] - img.shape[1] % s
+        k, s = index % self.n_images, self.scale
+        h, w = self.sizes[k][0] - self.sizes[k][0] % s, self.sizes[k][1] - self.sizes[k][1] % s
         y = s * int(rng.integers(0, (h - self.hr_size) // s + 1))
         x = s * int(rng.integers(0, (w - self.hr_size) // s + 1))
-        lr, hr = self._crop_pair(img, y, x)
+        lr, hr = self.patch_pair(k, y, x)
         if self.augment:
             hflip, vflip, transpose = rng.random(3) < 0.5
             if hflip:

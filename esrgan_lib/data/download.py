@@ -2,9 +2,10 @@
 
 ``download_file`` streams to ``<dest>.part``; if that file exists (an earlier run was interrupted) it
 asks the server for the rest with an HTTP ``Range`` request, and starts over if the server ignores it
-(answers 200 instead of 206). Connection errors are retried with exponential backoff, each retry
-resuming where the last one stopped. At the end the sha256 is checked (when given) and the file is
-renamed to ``dest`` in one step, so ``dest`` is either absent or complete and correct.
+(answers 200 instead of 206) or answers 206 from another byte than the one asked (``Content-Range``).
+Connection errors are retried with exponential backoff, each retry resuming where the last one
+stopped. At the end the sha256 is checked (when given) and the file is renamed to ``dest`` in one
+step, so ``dest`` is either absent or complete and correct.
 """
 
 from __future__ import annotations
@@ -51,6 +52,13 @@ def _progress_bar(total: int | None, initial: int, desc: str, enabled: bool):
     return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=desc)
 
 
+def _range_start(content_range: str | None) -> int | None:
+    """First byte of a ``Content-Range: bytes START-END/TOTAL`` header, or None if unparsable."""
+    unit, _, spec = (content_range or "").strip().partition(" ")
+    start = spec.partition("-")[0].strip()
+    return int(start) if unit.lower() == "bytes" and start.isdigit() else None
+
+
 def _fetch(url: str, part: Path, *, timeout: float, progress: bool, chunk: int) -> None:
     """One attempt: append the rest of ``url`` to ``part`` (or rewrite it if Range is ignored)."""
     have = part.stat().st_size if part.exists() else 0
@@ -69,9 +77,15 @@ def _fetch(url: str, part: Path, *, timeout: float, progress: bool, chunk: int) 
             raise ConnectionError(f"server refused the resume request for {url}; restarting") from e
         raise
     with response:
-        if have and response.status == 206:
+        start = _range_start(response.headers.get("Content-Range"))
+        if have and response.status == 206 and start == have:
             mode = "ab"
-        else:  # 200: server ignored Range (or nothing to resume) -> whole file from the start
+        elif have and response.status == 206 and start != 0:  # a part we cannot place: start over
+            part.unlink()
+            raise ConnectionError(
+                f"{url} answered the resume request from byte {start}, not {have}; restarting from zero"
+            )
+        else:  # 200 (Range ignored, or nothing to resume) or 206 from byte 0: the whole file
             mode, have = "wb", 0
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None and length.isdigit() else None
@@ -89,6 +103,15 @@ def _fetch(url: str, part: Path, *, timeout: float, progress: bool, chunk: int) 
                 bar.close()
         if length is not None and length.isdigit() and received < int(length):
             raise ConnectionError(f"connection closed after {received} of {length} bytes from {url}")
+
+
+def _give_up_message(url: str, part: Path, attempts: int, error: Exception) -> str:
+    """The final error text: mention the partial file only when there is one to resume."""
+    if part.exists() and part.stat().st_size > 0:
+        advice = f"The partial file {part} is kept; run again to resume."
+    else:
+        advice = "Nothing was downloaded; check the URL and the network, then run again."
+    return f"could not download {url} after {attempts} attempt(s): {error}. {advice}"
 
 
 def download_file(
@@ -117,6 +140,10 @@ def download_file(
         chunk: read size in bytes.
     """
     dest = Path(dest)
+    if dest.is_dir():
+        raise IsADirectoryError(
+            f"download destination {dest} is a folder: pass a file path, e.g. {dest / 'name'}"
+        )
     sha256 = sha256.lower() if sha256 else None
     if dest.exists():
         if sha256 is None or sha256sum(dest) == sha256:
@@ -133,10 +160,7 @@ def download_file(
             raise DownloadError(f"HTTP {e.code} {e.reason} while downloading {url}") from e
         except (OSError, http.client.HTTPException) as e:  # URLError, timeouts, resets, IncompleteRead
             if attempt == retries:
-                raise DownloadError(
-                    f"could not download {url} after {retries + 1} attempt(s): {e}. "
-                    f"The partial file {part} is kept; run again to resume."
-                ) from e
+                raise DownloadError(_give_up_message(url, part, retries + 1, e)) from e
             time.sleep(backoff * 2**attempt)
 
     if sha256 is not None:
