@@ -345,3 +345,117 @@ def test_folder_data_with_subimages(tmp_path):
     assert Image.open(tiles[0]).size == (480, 480)
     trainer.fit()
     assert trainer.step == 1
+
+
+# -- faults and bad inputs (issue 10 items 2, 10, 11, 13) ---------------------------------------------
+
+
+def checkpoint_file(out):
+    """The checkpoint a resume of the run folder ``out`` would read."""
+    return out / "checkpoint.pt"
+
+
+def log_steps(out):
+    records = map(json.loads, (out / "log.jsonl").read_text().splitlines())
+    return [r["step"] for r in records if "event" not in r]
+
+
+def test_resume_applies_a_changed_learning_rate(tmp_path):
+    """--resume --set lr_g=...: the optimiser and the schedule use the new value (and config.json says so)."""
+    kw = dict(steps=2, milestones=(3,), gamma=0.5, log_every=1, val_every=100, sample_every=100)
+    make_trainer(smoke(tmp_path, **kw)).fit()
+    resumed = make_trainer(smoke(tmp_path, **(kw | dict(steps=4, lr_g=1e-6))), resume=True)
+    assert resumed.opt_g.param_groups[0]["lr"] == pytest.approx(1e-6)
+    resumed.fit()
+    out = tmp_path / "run"
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    lrs = {r["step"]: r["lr"] for r in records if "lr" in r}
+    assert lrs[3] == pytest.approx(0.5e-6) and lrs[4] == pytest.approx(0.5e-6)  # milestone 3 halves it
+    assert json.loads((out / "config.json").read_text())["lr_g"] == 1e-6
+
+
+def test_sigterm_saves_then_raises(tmp_path):
+    c = smoke(tmp_path, steps=50, checkpoint_every=100, val_every=100, sample_every=100, log_every=1)
+
+    def terminate(trainer, event, logs):
+        if event == "step" and logs["step"] == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # kill, a scheduler's pre-emption, Colab's shutdown
+
+    trainer = make_trainer(c, callbacks=[terminate])
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    state = torch.load(checkpoint_file(tmp_path / "run"), weights_only=True)
+    assert state["step"] == trainer.step >= 3
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_resume_truncates_the_log_to_the_checkpoint(tmp_path):
+    c = smoke(tmp_path, steps=8, checkpoint_every=3, log_every=1, val_every=100, sample_every=100)
+
+    def crash(trainer, event, logs):
+        if event == "step" and logs["step"] == 5:
+            raise RuntimeError("simulated crash")
+
+    with pytest.raises(RuntimeError, match="simulated"):
+        make_trainer(c, callbacks=[crash]).fit()
+    assert log_steps(tmp_path / "run") == [1, 2, 3, 4, 5]
+    make_trainer(c, resume=True).fit()
+    assert log_steps(tmp_path / "run") == list(range(1, 9))
+
+
+@pytest.mark.parametrize(
+    "assignment, field",
+    [("device=tpu", "device"), ("gc=0", "gc"), ("lr_g=nan", "lr_g"), ("lr_g=-1", "lr_g"),
+     ("lr_d=inf", "lr_d"), ("gamma=0", "gamma"), ("num_workers=-1", "num_workers"),
+     ("milestones=-5", "milestones"), ("pixel_weight=nan", "pixel_weight"), ("d_nf=0", "d_nf")],
+)
+def test_config_validation_names_the_field(assignment, field):
+    with pytest.raises(ValueError, match=rf"TrainConfig\.{field}="):
+        TrainConfig.smoke().override([assignment])
+
+
+def test_cli_refuses_bad_config_before_training(tmp_path, capsys):
+    from esrgan_lib.train import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--preset", "smoke", "--out", str(tmp_path), "--set", "lr_g=nan", "--print-config"])
+    assert e.value.code == 2 and "lr_g" in capsys.readouterr().err
+
+
+def test_cli_training_errors_are_one_line_with_an_exit_code(tmp_path, capsys):
+    from esrgan_lib.train import EXIT_DATA, main
+
+    rc = main(["--preset", "smoke", "--out", str(tmp_path / "a"), "--data", str(tmp_path / "missing")])
+    err = capsys.readouterr().err
+    assert rc == EXIT_DATA and "Traceback" not in err and str(tmp_path / "missing") in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_divergence_names_only_written_finite_checkpoints(tmp_path, capsys):
+    from esrgan_lib.train import EXIT_DIVERGED, main
+
+    out = tmp_path / "div"
+    args = ["--preset", "smoke", "--out", str(out), "--set", "hr_size=24", "--set", "lr_g=1e6",
+            "--set", "checkpoint_every=1", "--set", "steps=6"]
+    rc = main(args)
+    err = capsys.readouterr().err
+    assert rc == EXIT_DIVERGED and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    written = checkpoint_file(out)
+    if written.is_file():  # any checkpoint left as the resume point holds finite weights
+        state = torch.load(written, weights_only=True)
+        assert all(torch.isfinite(v).all() for v in state["generator"].values())
+        assert str(written) in err
+    else:
+        assert "no checkpoint" in err
+
+
+def test_too_small_validation_image_names_the_file(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "val"
+    folder.mkdir()
+    Image.fromarray(np.zeros((3, 3, 3), np.uint8)).save(folder / "tiny.png")
+    with pytest.raises(ValueError, match="tiny.png"):
+        Trainer(smoke(tmp_path, val_data=str(folder)), train_images=images()[0])

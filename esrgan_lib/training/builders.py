@@ -113,7 +113,22 @@ def validation_images(config: TrainConfig) -> dict[str, np.ndarray]:
     folder = Path(config.val_data)
     if not folder.is_dir():
         raise FileNotFoundError(f"validation folder not found: {folder}")
-    return {p.stem: read_image(p) for p in list_images(folder)}
+    images = {}
+    for p in list_images(folder):
+        images[p.stem] = check_validation_image(read_image(p), config.scale, p)
+    return images
+
+
+def check_validation_image(img: np.ndarray, scale: int, name) -> np.ndarray:
+    """``img`` when it is large enough to validate at ``scale`` (each side >= 3 * scale: the LR image
+    must keep pixels after cropping ``scale`` border pixels), else ``ValueError`` naming it."""
+    h, w = img.shape[:2]
+    if min(h, w) < 3 * scale:
+        raise ValueError(
+            f"validation image {name} is {w}x{h} (W x H): too small for scale {scale} "
+            f"(each side must be at least {3 * scale} pixels); remove it from the validation folder"
+        )
+    return img
 
 
 def dataset_repeat(config: TrainConfig, n_images: int) -> int:

@@ -24,9 +24,12 @@ vanilla    SRGAN: VGG conv5_4 after ReLU (MSE) / 12.75^2 + 1e-3 BCE GAN (use wit
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+import torch
 
 __all__ = ["TrainConfig", "gan_recipe", "parse_value", "STAGES", "ARCHS", "GANS", "DISCRIMINATORS"]
 
@@ -34,6 +37,7 @@ STAGES = ("psnr", "gan")
 ARCHS = ("rrdbnet", "srresnet")
 GANS = ("ragan", "wgan-gp", "vanilla")
 DISCRIMINATORS = ("vgg", "vgg128")
+DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
 def gan_recipe(gan: str) -> dict:
@@ -336,6 +340,14 @@ class TrainConfig:
         ):
             if getattr(self, name) < 1:
                 bad(name, "must be >= 1")
+        for name in ("gc", "d_nf", "hr_size"):
+            if getattr(self, name) < 1:
+                bad(name, "must be >= 1")
+        for name in ("num_workers", "repeat", "threads", "seed"):
+            if getattr(self, name) < 0:
+                bad(name, "must be >= 0")
+        self._validate_numbers(bad)
+        self._validate_device(bad)
         if self.hr_size % self.scale:
             bad("hr_size", f"must be a multiple of scale={self.scale}")
         if not 0.0 <= self.ema_decay < 1.0:
@@ -351,6 +363,33 @@ class TrainConfig:
             if self.discriminator == "vgg128" and self.hr_size not in (128, 256):
                 bad("hr_size", "the 'vgg128' discriminator takes HR patches of exactly 128 or 256")
         return self
+
+    def _validate_numbers(self, bad) -> None:
+        """Learning rates, weights and schedule: finite numbers in their ranges."""
+        for name in ("lr_g", "lr_d", "gamma"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value <= 0:
+                bad(name, "must be a finite number > 0")
+        for name in ("pixel_weight", "perceptual_weight", "adversarial_weight", "gp_weight", "grad_clip"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                bad(name, "must be a finite number >= 0")
+        for name in ("betas_g", "betas_d"):
+            if not all(math.isfinite(b) and 0.0 <= b < 1.0 for b in getattr(self, name)):
+                bad(name, "must be two numbers in [0, 1)")
+        if any(m < 0 for m in self.milestones) or list(self.milestones) != sorted(self.milestones):
+            bad("milestones", "must be increasing step numbers >= 0")
+
+    def _validate_device(self, bad) -> None:
+        """``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (availability is checked when training)."""
+        if self.device == "auto":
+            return
+        try:
+            kind = torch.device(self.device).type
+        except (RuntimeError, ValueError):
+            kind = None
+        if kind not in DEVICE_TYPES:
+            bad("device", f"must be 'auto' or a torch device of type {DEVICE_TYPES} (e.g. 'cuda:0')")
 
     def to_dict(self) -> dict:
         """Plain JSON-able dict (tuples become lists)."""

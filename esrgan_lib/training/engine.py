@@ -39,6 +39,7 @@ from ..runtime import autocast, default_device, pick_precision
 from .builders import (
     build_discriminator,
     build_generator,
+    check_validation_image,
     dataset_repeat,
     load_pretrained,
     training_images,
@@ -85,6 +86,7 @@ class Trainer:
         self.config = config = config.validate()
         self.callbacks = list(callbacks)
         requested = torch.device(config.device) if config.device != "auto" else default_device()
+        check_device_available(requested)
         self.dist: DistInfo = setup_distributed(requested.type)
         if self.dist.enabled and requested.type == "cuda":
             requested = torch.device("cuda", self.dist.local_rank)
@@ -94,6 +96,7 @@ class Trainer:
         self.step, self.epoch, self.position = 0, 0, 0
         self.best_psnr = -math.inf
         self.last_val: dict = {}
+        self.last_checkpoint: tuple[Path, int] | None = None  # (path, step) of the newest written
         self._stop = False
         if config.threads > 0:
             torch.set_num_threads(config.threads)
@@ -165,7 +168,9 @@ class Trainer:
             generator=torch.Generator(),
         )
         self.val_images = dict(val_images) if val_images is not None else None
-        self._val_pairs = None  # built lazily on the main process
+        self._val_pairs = None
+        if self.is_main:
+            self._validation_pairs()  # read and check the validation images up front
 
         if resume and (self.out / CHECKPOINT_NAME).is_file():
             self.load(self.out / CHECKPOINT_NAME)
@@ -224,14 +229,30 @@ class Trainer:
             self._stop = True
         bad = [name for name, v in zip(losses, values) if not math.isfinite(v)]
         if bad:
-            where = self.out / CHECKPOINT_NAME
             raise TrainingDiverged(
                 f"step {self.step + 1}: loss term(s) {', '.join(bad)} became "
-                f"{', '.join(str(values[list(losses).index(b)]) for b in bad)}. Training stopped; the last "
-                f"good checkpoint ({where}, step <= {self.step}) was not overwritten. "
-                "Try a lower learning rate, precision=fp32 or a smaller adversarial weight."
+                f"{', '.join(str(values[list(losses).index(b)]) for b in bad)}. {self._resume_point()}"
             )
         return values[:-1]
+
+    def _resume_point(self) -> str:
+        """The end of a divergence message: the checkpoint actually on disk (if any) and what to try."""
+        if self.last_checkpoint is None:
+            where = f"no checkpoint was written in {self.out}"
+        else:
+            path, step = self.last_checkpoint
+            where = f"the last good checkpoint is {path} (step {step})"
+        return (
+            f"Training stopped; {where}. "
+            "Try a lower learning rate, precision=fp32 or a smaller adversarial weight."
+        )
+
+    def _weights_finite(self) -> bool:
+        """One host sync: are all generator (and EMA) weights finite?"""
+        params = list(self.generator.parameters())
+        if self.ema is not None:
+            params += list(self.ema.module.parameters())
+        return bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
 
     def _optimizer_step(self, optimizer, module) -> None:
         if self.config.grad_clip > 0:
@@ -311,8 +332,8 @@ class Trainer:
         """Train until ``steps`` (default ``config.steps``) iterations in total; returns the path of
         the exported EMA generator (main process; None elsewhere).
 
-        Ctrl-C (or a notebook's interrupt) finishes the current step, saves a checkpoint and raises
-        ``KeyboardInterrupt``; ``Trainer(config, resume=True).fit()`` continues exactly from there.
+        Ctrl-C (or a notebook's interrupt) and SIGTERM finish the current step, save a checkpoint and
+        raise ``KeyboardInterrupt``; ``Trainer(config, resume=True).fit()`` continues exactly from there.
         """
         c = self.config
         total = int(steps if steps is not None else c.steps)
@@ -337,7 +358,7 @@ class Trainer:
             bar = tqdm(total=total, initial=self.step, desc=f"{c.stage} {c.arch}", dynamic_ncols=True)
         sums: dict[str, float] = {}
         count, t_log = 0, time.perf_counter()
-        previous = self._install_sigint()
+        previous = self._install_signals()
         try:
             batches = self._batches()
             while self.step < total:
@@ -382,7 +403,7 @@ class Trainer:
                 )
             raise
         finally:
-            self._restore_sigint(previous)
+            self._restore_signals(previous)
             if bar is not None:
                 bar.close()
         path = self.out / GENERATOR_NAME if self.is_main else None
@@ -392,25 +413,29 @@ class Trainer:
         )
         return path
 
-    def _install_sigint(self):
-        """First Ctrl-C: stop after the current step (with a checkpoint). Second: stop now."""
+    def _install_signals(self) -> dict:
+        """First Ctrl-C (SIGINT) or SIGTERM (``kill``, a scheduler's pre-emption, Colab's shutdown): stop
+        after the current step, with a checkpoint. A second one: stop now. Returns the old handlers."""
         if threading.current_thread() is not threading.main_thread():
-            return None
+            return {}
 
         def handler(signum, frame):
             if self._stop:
                 raise KeyboardInterrupt
             self._stop = True
 
-        try:
-            return signal.signal(signal.SIGINT, handler)
-        except (ValueError, OSError):
-            return None
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[sig] = signal.signal(sig, handler)
+            except (ValueError, OSError):
+                pass
+        return previous
 
     @staticmethod
-    def _restore_sigint(previous) -> None:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+    def _restore_signals(previous: dict) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
     # ------------------------------------------------------------------------------------------
     def _emit(self, event: str, logs: dict) -> None:
@@ -432,7 +457,7 @@ class Trainer:
             images = self.val_images if self.val_images is not None else validation_images(self.config)
             s, pairs = self.config.scale, []
             for name, img in images.items():
-                hr = modcrop(img, s)
+                hr = modcrop(check_validation_image(img, s, name), s)
                 lr = bicubic_downsample(hr, s)
                 pairs.append((name, to_tensor(lr)[None], hr, psnr(imresize(lr, s), hr, crop_border=s)))
             self._val_pairs = pairs
@@ -568,10 +593,42 @@ class Trainer:
         """Atomically write ``checkpoint.pt`` and export ``generator.safetensors`` (main process)."""
         if not self.is_main:
             return None
+        if not self._weights_finite():
+            raise TrainingDiverged(
+                f"step {self.step}: the generator's weights are no longer finite (not saved). "
+                + self._resume_point()
+            )
         path = save_checkpoint(self.state_dict(), self.out / CHECKPOINT_NAME)
+        self.last_checkpoint = (path, self.step)
         self.export()
         self._emit("checkpoint", {"step": self.step, "path": str(path)})
         return path
+
+    def _apply_schedule(self, old: dict) -> None:
+        """A resume whose config changes ``lr_g``/``lr_d``/``milestones``/``gamma``: the optimisers and
+        schedulers switch to the new schedule at the current step (config.json records what runs)."""
+        c = self.config
+        if all(old.get(k) == v for k, v in (("lr_g", c.lr_g), ("lr_d", c.lr_d), ("gamma", c.gamma))) and (
+            list(old.get("milestones", [])) == list(c.milestones)
+        ):
+            return
+        pairs = [(self.opt_g, self.sched_g, c.lr_g)]
+        if self.opt_d is not None:
+            pairs.append((self.opt_d, self.sched_d, c.lr_d))
+        for opt, sched, base in pairs:
+            set_schedule(opt, sched, base, c.milestones, c.gamma, self.step)
+        if self.is_main:
+            print(f"resume: lr_g={c.lr_g:g}, lr_d={c.lr_d:g}, milestones={c.milestones}, gamma={c.gamma:g}")
+
+    def _truncate_log(self) -> None:
+        """Drop ``log.jsonl`` records written after the checkpoint's step (a crash between checkpoints)."""
+        log = self.out / "log.jsonl"
+        if not self.is_main or not log.is_file():
+            return
+        lines = log.read_text().splitlines()
+        kept = [line for line in lines if _record_step(line) <= self.step]
+        if len(kept) != len(lines):
+            log.write_text("".join(line + "\n" for line in kept))
 
     def load(self, path: str | Path) -> None:
         """Restore a ``checkpoint.pt`` written by ``save`` (models, optimisers, RNGs, data position)."""
@@ -606,7 +663,42 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
         self.step, self.epoch, self.position = int(state["step"]), int(state["epoch"]), int(state["position"])
+        self._apply_schedule(old)
+        self._truncate_log()
         self.best_psnr = float(state["best_psnr"])
         self.last_val = dict(state.get("last_val") or {})
+        self.last_checkpoint = (Path(path), self.step)
         if self.is_main:
             print(f"resumed from {path} at step {self.step}", flush=True)
+
+
+def _record_step(line: str) -> float:
+    try:
+        return float(json.loads(line).get("step", 0))
+    except (ValueError, AttributeError):
+        return math.inf  # a torn last line: dropped
+
+
+def set_schedule(opt, sched, base_lr: float, milestones, gamma: float, step: int) -> None:
+    """Make ``opt`` and its ``MultiStepLR`` ``sched`` follow ``base_lr * gamma ** (milestones passed)``
+    from ``step`` on (used when a resumed run changes its learning-rate settings)."""
+    from bisect import bisect_right
+    from collections import Counter
+
+    lr = base_lr * gamma ** bisect_right(sorted(milestones), step)
+    sched.base_lrs = [base_lr] * len(opt.param_groups)
+    sched.milestones, sched.gamma = Counter(milestones), gamma
+    for group in opt.param_groups:
+        group["initial_lr"], group["lr"] = base_lr, lr
+    sched._last_lr = [lr] * len(opt.param_groups)
+
+
+def check_device_available(device: torch.device) -> None:
+    """``ValueError`` naming ``TrainConfig.device`` when that device is not present on this machine."""
+    present = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if not present.get(device.type, False):
+        raise ValueError(f"TrainConfig.device={str(device)!r}: no such device on this machine (try 'auto')")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"TrainConfig.device={str(device)!r}: only {torch.cuda.device_count()} CUDA device(s) visible"
+        )
