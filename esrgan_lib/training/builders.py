@@ -91,13 +91,16 @@ def training_images(config: TrainConfig):
     return folder
 
 
-def subimage_folder(folder: Path) -> Path:
-    """``<folder>_sub480``: 480x480 tiles (step 240) of ``folder``, made once (BasicSR's trick)."""
+def subimage_folder(folder: Path, *, create: bool = True) -> Path:
+    """``<folder>_sub480``: 480x480 tiles (step 240) of ``folder``, made once (BasicSR's trick).
+
+    The tiles are complete when ``<folder>_sub480/.complete`` exists. ``create=False`` only names the
+    folder (another process cuts it)."""
     from ..data import extract_subimages
 
     out = folder.with_name(folder.name.rstrip("/") + "_sub480")
     done = out / ".complete"
-    if not done.exists():
+    if create and not done.exists():
         print(f"cutting {folder} into 480x480 sub-images in {out} (once) ...", flush=True)
         extract_subimages(folder, out, crop=480, step=240)
         done.touch()
