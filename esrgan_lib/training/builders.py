@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from ..models import RRDBNet, SRResNet, VGGDiscriminator, VGGStyleDiscriminator
+from ..models import discriminator_spec, generator_spec
 from .config import TrainConfig
 
 __all__ = [
@@ -26,17 +26,16 @@ VAL_SAMPLE_NAMES = ("chelsea", "coffee")
 
 
 def build_generator(config: TrainConfig) -> nn.Module:
-    """RRDBNet(nf, nb, gc, scale) or SRResNet(nf, nb, scale), freshly initialised."""
-    if config.arch == "rrdbnet":
-        return RRDBNet(nf=config.nf, nb=config.nb, gc=config.gc, scale=config.scale)
-    return SRResNet(nf=config.nf, nb=config.nb, scale=config.scale)
+    """The registered generator ``config.arch`` (``esrgan_lib.models.generator_spec``), freshly
+    initialised with the config's ``nf``, ``nb``, ``gc``, ``scale`` (each taken where it applies)."""
+    return generator_spec(config.arch).build(nf=config.nf, nb=config.nb, gc=config.gc, scale=config.scale)
 
 
 def build_discriminator(config: TrainConfig) -> nn.Module:
-    """``vgg``: VGGDiscriminator (the seed's; BatchNorm if ``d_batch_norm``), ``vgg128``: BasicSR's."""
-    if config.discriminator == "vgg":
-        return VGGDiscriminator(batch_norm=config.d_batch_norm)
-    return VGGStyleDiscriminator(nf=config.d_nf, input_size=config.hr_size)
+    """The registered discriminator ``config.discriminator`` (``vgg``: the giakou4/gans ESRGAN README's,
+    BatchNorm if ``d_batch_norm``; ``vgg128``: BasicSR's, width ``d_nf``, input ``hr_size``)."""
+    spec = discriminator_spec(config.discriminator)
+    return spec.build(nf=config.d_nf, batch_norm=config.d_batch_norm, input_size=config.hr_size)
 
 
 def load_pretrained(model: nn.Module, path: str | Path) -> str:

@@ -19,7 +19,7 @@ __all__ = ["Evaluator", "validation_pairs", "psnr_on_images"]
 
 
 def validation_pairs(images: dict, scale: int) -> list[tuple]:
-    """``[(name, lr float (1, 3, h, w) in [0, 1], hr uint8 (H, W, 3), bicubic Y-PSNR)]`` for
+    """``[(name, LR float (1, 3, h, w) in [0, 1], HR uint8 (H, W, 3), bicubic Y-PSNR)]`` for
     ``{name: uint8 HR (H, W, 3)}``; too small images raise ``ValueError`` naming them."""
     from ..data import bicubic_downsample, imresize, modcrop, to_tensor
     from ..metrics import psnr
@@ -27,17 +27,19 @@ def validation_pairs(images: dict, scale: int) -> list[tuple]:
     pairs = []
     for name, img in images.items():
         hr = modcrop(check_validation_image(img, scale, name), scale)
-        lr = bicubic_downsample(hr, scale)
-        pairs.append((name, to_tensor(lr)[None], hr, psnr(imresize(lr, scale), hr, crop_border=scale)))
+        lr_image = bicubic_downsample(hr, scale)  # (h, w, 3) uint8, MATLAB-style bicubic
+        bicubic = psnr(imresize(lr_image, scale), hr, crop_border=scale)
+        pairs.append((name, to_tensor(lr_image)[None], hr, bicubic))
     return pairs
 
 
 @torch.no_grad()
-def upscale_batch(model, lr: torch.Tensor, device, precision="fp32", memory_format=None) -> torch.Tensor:
-    """``model(lr)`` on ``device`` in ``precision``, clamped to [0, 1], on the CPU: (1, 3, s h, s w)."""
-    lr = lr.to(device).contiguous(memory_format=memory_format or torch.contiguous_format)
+def upscale_batch(model, lr_batch: torch.Tensor, device, precision="fp32", memory_format=None):
+    """``model(lr_batch)`` ((B, 3, h, w) in [0, 1]) on ``device`` in ``precision``, clamped to [0, 1],
+    on the CPU: (B, 3, s h, s w)."""
+    lr_batch = lr_batch.to(device).contiguous(memory_format=memory_format or torch.contiguous_format)
     with autocast(device, precision):
-        return model(lr).float().clamp(0, 1).cpu()
+        return model(lr_batch).float().clamp(0, 1).cpu()
 
 
 @torch.no_grad()
@@ -49,8 +51,10 @@ def psnr_on_images(model, pairs, scale: int, **upscale) -> dict[str, float]:
     was_training = model.training
     model.eval()
     try:
-        return {n: psnr(to_uint8(upscale_batch(model, lr, **upscale)), hr, crop_border=scale)
-                for n, lr, hr, _ in pairs}
+        return {
+            name: psnr(to_uint8(upscale_batch(model, lr_batch, **upscale)), hr, crop_border=scale)
+            for name, lr_batch, hr, _ in pairs
+        }
     finally:
         model.train(was_training)
 
@@ -85,9 +89,9 @@ class Evaluator:
 
         from ..data import imresize, to_tensor, to_uint8
 
-        _, lr, hr, _ = self.pairs[0]
+        _, lr_batch, hr, _ = self.pairs[0]
         s = self.config.scale
-        lr_u8 = to_uint8(lr)
+        lr_u8 = to_uint8(lr_batch)
         side = min(48, lr_u8.shape[0], lr_u8.shape[1])
         y, x = (lr_u8.shape[0] - side) // 2, (lr_u8.shape[1] - side) // 2
         lr_crop = np.ascontiguousarray(lr_u8[y : y + side, x : x + side])
