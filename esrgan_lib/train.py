@@ -55,9 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--val-data", help="folder of HR validation images, e.g. Set5 (default: 2 held-out photos)"
     )
-    p.add_argument("--out", help="run folder: checkpoint.pt, generator.safetensors, log.jsonl, samples/")
+    p.add_argument("--out", help="run folder: checkpoint-a/b.pt, generator.safetensors, log.jsonl, samples/")
     p.add_argument("--pretrained", help="stage-psnr generator for --stage gan (file or run folder)")
-    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt if it exists")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in <out>")
     p.add_argument("--steps", type=int, help="total iterations (overrides the preset)")
     p.add_argument("--batch", type=int, help="global batch size (split over torchrun processes)")
     p.add_argument(

@@ -42,7 +42,7 @@ def load_pretrained(model: nn.Module, path: str | Path) -> str:
     """Load generator weights into ``model`` from a stage-psnr result; returns a description.
 
     ``path``: a run folder (its ``generator.safetensors`` is used), a generator file in any format
-    ``esrgan_lib.checkpoint.load_generator`` reads, or a training ``checkpoint.pt`` (its EMA weights).
+    ``esrgan_lib.checkpoint.load_generator`` reads, or a training checkpoint ``*.pt`` (its EMA weights).
     The architecture must match ``model`` exactly (else ``ValueError`` naming both configurations).
     """
     from ..checkpoint import load_generator

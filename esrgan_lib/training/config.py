@@ -67,7 +67,7 @@ class TrainConfig:
     nb: int = 23
     gc: int = 32  # RRDBNet only
     scale: int = 4
-    pretrained: str | None = None  # stage-psnr generator (.safetensors / .pth / our checkpoint.pt)
+    pretrained: str | None = None  # stage-psnr generator (.safetensors / .pth / our checkpoint-*.pt)
     allow_scratch: bool = False  # stage gan without `pretrained` (smoke tests and benchmarks only)
 
     # data
