@@ -619,3 +619,13 @@ def test_data_is_prepared_before_the_process_group(tmp_path, monkeypatch):
     monkeypatch.setattr(run, "setup_distributed", lambda kind: order.append("group") or real_setup(kind))
     Trainer(c, val_images=images()[1])
     assert order == ["data", "group"]
+
+
+def test_resume_never_starts_from_a_non_finite_checkpoint(tmp_path, capsys):
+    from esrgan_lib.training.state import load_latest_checkpoint, save_checkpoint_slot
+
+    good = {"step": 4, "generator": {"w": torch.ones(2)}}
+    save_checkpoint_slot(good, tmp_path)
+    save_checkpoint_slot({"step": 5, "generator": {"w": torch.full((2,), float("nan"))}}, tmp_path)
+    state, path = load_latest_checkpoint(tmp_path)
+    assert state["step"] == 4 and "not finite" in capsys.readouterr().out
