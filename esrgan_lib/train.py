@@ -17,8 +17,9 @@ Examples::
 
 Exit codes: 0 done; 2 invalid option or setting (one line naming the field, nothing trained);
 3 training diverged (a loss or the weights became NaN/Inf; names the last checkpoint actually
-written); 4 a data, file or device problem (one line naming the file or field); 130 stopped by Ctrl-C
-or SIGTERM after saving a checkpoint (continue with ``--resume``).
+written); 4 a problem found when starting or running: data, files, pretrained weights, devices (one
+line naming the file or field); 130 stopped by Ctrl-C or SIGTERM after saving a checkpoint (continue
+with ``--resume``).
 """
 
 from __future__ import annotations

@@ -431,6 +431,11 @@ def test_cli_training_errors_are_one_line_with_an_exit_code(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == EXIT_DATA and "Traceback" not in err and str(tmp_path / "missing") in err
     assert len(err.strip().splitlines()) == 1
+    if not torch.cuda.is_available():
+        args = ["--preset", "smoke", "--out", str(tmp_path / "b"), "--set", "device=cuda:0"]
+        assert main(args) == EXIT_DATA
+        err = capsys.readouterr().err
+        assert "TrainConfig.device" in err and len(err.strip().splitlines()) == 1
 
 
 def test_cli_divergence_names_only_written_finite_checkpoints(tmp_path, capsys):
