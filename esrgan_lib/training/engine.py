@@ -216,7 +216,7 @@ class Trainer:
         c, total = self.config, int(steps if steps is not None else self.config.steps)
         bar = self._begin(total)
         t_start = t_log = time.perf_counter()
-        count = 0
+        count, stopping = 0, False  # stopping: agreed by all processes at a sync point
         self.stop.install()
         try:
             batches = self._batches()
@@ -234,7 +234,7 @@ class Trainer:
                     # SYNC POINT, the only one between logs (an all-reduce under torchrun, then .tolist())
                     readout = self.monitor.read(self.stop.requested, reset=due["log"])
                     self._raise_if_diverged(readout)
-                    self.stop.requested = readout.stop
+                    stopping = self.stop.requested = readout.stop
                     if due["log"]:
                         now = time.perf_counter()
                         self._log_step(readout, count / max(now - t_log, 1e-9), now - t_start, bar)
@@ -243,9 +243,9 @@ class Trainer:
                     self.validate()  # main process only, like everything that writes files
                 if self.step % c.sample_every == 0:
                     self.save_samples()
-                if due["ckpt"] or self.stop.requested:
+                if due["ckpt"] or stopping:
                     self.save()
-                if self.stop.requested:
+                if stopping:
                     raise KeyboardInterrupt
         except KeyboardInterrupt:
             if self.is_main:
