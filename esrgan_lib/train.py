@@ -13,7 +13,13 @@ Examples::
     torchrun --nproc_per_node=4 -m esrgan_lib.train --preset paper --data DF2K_HR --set subimages=true
 
 ``--set key=value`` overrides any ``TrainConfig`` field (converted to the field's type); see
-``esrgan_lib.training.config``.
+``esrgan_lib.training.config``. Settings are checked before anything is built or read.
+
+Exit codes: 0 done; 2 invalid option or setting (one line naming the field, nothing trained);
+3 training diverged (a loss or the weights became NaN/Inf; names the last checkpoint actually
+written); 4 a problem found when starting or running: data, files, pretrained weights, devices (one
+line naming the file or field); 130 stopped by Ctrl-C or SIGTERM after saving a checkpoint (continue
+with ``--resume``).
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ import argparse
 import shlex
 import sys
 
-from .training import TrainConfig, Trainer
+from .training import TrainConfig, Trainer, TrainingDiverged
 from .training.config import ARCHS, GANS, STAGES
 from .training.distributed import cleanup_distributed
+
+EXIT_OK, EXIT_USAGE, EXIT_DIVERGED, EXIT_DATA, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,9 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--val-data", help="folder of HR validation images, e.g. Set5 (default: 2 held-out photos)"
     )
-    p.add_argument("--out", help="run folder: checkpoint.pt, generator.safetensors, log.jsonl, samples/")
+    p.add_argument("--out", help="run folder: checkpoint-a/b.pt, generator.safetensors, log.jsonl, samples/")
     p.add_argument("--pretrained", help="stage-psnr generator for --stage gan (file or run folder)")
-    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt if it exists")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in <out>")
     p.add_argument("--steps", type=int, help="total iterations (overrides the preset)")
     p.add_argument("--batch", type=int, help="global batch size (split over torchrun processes)")
     p.add_argument(
@@ -92,19 +100,32 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{key} = {value!r}")
         return 0
     try:
-        trainer = Trainer(config, resume=args.resume)
-        path = trainer.fit()
-        if trainer.is_main:
-            val = trainer.last_val
-            extra = (
-                f"; validation Y-PSNR {val['psnr']:.2f} dB (bicubic {val['psnr_bicubic']:.2f})" if val else ""
-            )
-            print(f"done: {trainer.step} steps; EMA generator in {path}{extra}")
+        return run(config, resume=args.resume)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except TrainingDiverged as e:
+        return _fail(e, EXIT_DIVERGED)
+    except (ValueError, OSError, RuntimeError) as e:  # bad data, files, devices: one line
+        return _fail(e, EXIT_DATA)
     finally:
         cleanup_distributed()
-    return 0
+
+
+def run(config: TrainConfig, *, resume: bool = False) -> int:
+    """Train ``config`` to the end and print a one-line summary (main process); returns 0."""
+    trainer = Trainer(config, resume=resume)
+    path = trainer.fit()
+    if trainer.is_main:
+        val = trainer.last_val
+        extra = f"; validation Y-PSNR {val['psnr']:.2f} dB (bicubic {val['psnr_bicubic']:.2f})" if val else ""
+        print(f"done: {trainer.step} steps; EMA generator in {path}{extra}")
+    return EXIT_OK
+
+
+def _fail(error: BaseException, code: int) -> int:
+    message = " ".join(str(error).split()) or type(error).__name__
+    print(f"esrgan-train: error: {message}", file=sys.stderr, flush=True)
+    return code
 
 
 if __name__ == "__main__":

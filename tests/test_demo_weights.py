@@ -65,3 +65,24 @@ def test_psnr_demos_beat_bicubic_on_set5_as_recorded(name):
     assert abs(bicubic - 28.43) < 0.02  # the published protocol (28.42 dB)
     assert abs(ours - float(meta["set5_psnr_y"])) < 0.01  # the README's number is this file's number
     assert ours > bicubic + 0.5, f"{name}: Set5 {ours:.2f} dB vs bicubic {bicubic:.2f} dB"
+
+
+def test_export_script_imports_without_reading_argv(monkeypatch):
+    import importlib
+    import sys
+
+    monkeypatch.setattr(sys, "argv", ["pytest"])  # the old script indexed sys.argv[1] at import
+    module = importlib.import_module("esrgan_lib.weights.export_demo")
+    assert callable(module.main)
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "Set14").is_dir(), reason="shared Set5/Set14 data not available")
+def test_export_script_recomputes_the_recorded_psnr(tmp_path, capsys):
+    from esrgan_lib.weights.export_demo import main
+
+    src = WEIGHTS / "rrdb_psnr_x4_demo.safetensors"
+    dest = tmp_path / "copy.safetensors"
+    assert main([str(src), str(dest), "note=test", "--data-root", str(SHARED_DATA)]) == 0
+    old, new = read_metadata(src), read_metadata(dest)
+    assert abs(float(new["set5_psnr_y"]) - float(old["set5_psnr_y"])) < 0.01 and new["note"] == "test"
+    assert "set14_psnr_y:" in capsys.readouterr().out

@@ -393,3 +393,43 @@ def test_gradient_penalty_refuses_batchnorm_and_mismatched_shapes():
         gradient_penalty(critic, torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8))
     with pytest.raises(ValueError, match="differ"):
         gradient_penalty(LinearCritic((3, 8, 8)), torch.rand(2, 3, 8, 8), torch.rand(1, 3, 8, 8))
+
+
+def test_gan_recipes_set_the_same_keys():
+    """One step object per GAN recipe, registered beside GAN_LOSSES; all report the same terms."""
+    import contextlib
+
+    from esrgan_lib.losses.gan import GAN_RECIPES
+    from esrgan_lib.models import VGGDiscriminator
+
+    assert set(GAN_RECIPES) == set(GAN_LOSSES)
+    torch.manual_seed(0)
+    d = VGGDiscriminator()
+    hr, sr = torch.rand(2, 3, 96, 96), torch.rand(2, 3, 96, 96)
+    keys = set()
+    for recipe in GAN_RECIPES.values():
+        assert recipe.generator_loss(d, sr, hr).ndim == 0
+        no_autocast = contextlib.nullcontext()
+        terms, watch = recipe.discriminator_terms(d, sr, hr, gp_weight=10.0, autocast=no_autocast)
+        keys.add((tuple(terms), tuple(watch)))
+    assert keys == {(("l_d", "gp"), ("d_real", "d_fake"))}
+
+
+def test_perceptual_range_check_is_not_a_sync_every_step():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loss = PerceptualLoss("conv1_2", weights=None)
+    x = torch.rand(1, 3, 16, 16)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        loss(x, x * 255)  # the first call checks the range
+    loss(x, x)
+    calls = []
+    real = torch.aminmax
+    try:
+        torch.aminmax = lambda *a, **k: calls.append(1) or real(*a, **k)
+        loss(x, x)
+    finally:
+        torch.aminmax = real
+    assert calls == []

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from esrgan_lib.training.distributed import DistInfo
+from esrgan_lib.training.state import latest_checkpoint
 
 ARGS = [
     "--preset",
@@ -74,8 +75,8 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     double = run_cli(data, tmp_path / "two", 2)
     assert double.returncode == 0, double.stderr[-3000:]
     assert "world_size" not in double.stderr  # no errors about the process group
-    a = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=True)
-    b = torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=True)
+    a = torch.load(latest_checkpoint(tmp_path / "one"), weights_only=True)
+    b = torch.load(latest_checkpoint(tmp_path / "two"), weights_only=True)
     assert a["step"] == b["step"] == 3
     # training moved the weights (else the EMA copy would still equal them) ...
     assert not torch.equal(a["generator"]["conv_first.weight"], a["ema"]["module"]["conv_first.weight"])

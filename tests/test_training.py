@@ -15,6 +15,7 @@ from esrgan_lib.checkpoint import load_generator, read_metadata
 from esrgan_lib.data import sample_images
 from esrgan_lib.training import History, SeededBatchSampler, TrainConfig, Trainer, TrainingDiverged
 from esrgan_lib.training.config import parse_value
+from esrgan_lib.training.state import latest_checkpoint
 
 # small, fast data: two photos for training, one for validation (nothing read from disk but skimage)
 IMAGES = None
@@ -245,9 +246,9 @@ def test_nan_stops_and_keeps_last_checkpoint(tmp_path):
                 trainer.generator.conv_last.bias.fill_(float("nan"))
 
     trainer = make_trainer(c, callbacks=[poison])
-    ckpt = tmp_path / "run" / "checkpoint.pt"
     with pytest.raises(TrainingDiverged, match=r"step 4: loss term\(s\) l1"):
         trainer.fit()
+    ckpt = checkpoint_file(tmp_path / "run")
     state = torch.load(ckpt, weights_only=True)
     assert state["step"] == 2
     assert torch.isfinite(state["generator"]["conv_last.bias"]).all()
@@ -264,7 +265,7 @@ def test_ctrl_c_saves_then_raises(tmp_path):
     before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         trainer.fit()
-    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    state = torch.load(checkpoint_file(tmp_path / "run"), weights_only=True)
     assert state["step"] == trainer.step >= 3
     assert_same(state["generator"], weights(trainer.generator))
     assert signal.getsignal(signal.SIGINT) is before  # the caller's handler is restored
@@ -320,7 +321,7 @@ def test_cli_runs_resumes_and_reports(tmp_path, capsys):
     assert "done: 2 steps" in capsys.readouterr().out
     assert main(args[:-4] + ["--set", "steps=4", "--set", "hr_size=24", "--resume"]) == 0
     assert "resumed from" in capsys.readouterr().out
-    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 4
+    assert torch.load(checkpoint_file(out), weights_only=True)["step"] == 4
     assert hashlib.sha256((out / "generator.safetensors").read_bytes()).hexdigest() != first
     meta = read_metadata(out / "generator.safetensors")
     assert meta["command"].startswith("python -m esrgan_lib.train --preset smoke")
@@ -329,6 +330,23 @@ def test_cli_runs_resumes_and_reports(tmp_path, capsys):
     assert "betas_d = (0.0, 0.9)" in printed and "nb = 23" in printed
     with pytest.raises(SystemExit):
         main(["--preset", "smoke", "--set", "nope=1"])
+
+
+def test_a_shards_folder_is_trained_on_from_memory_maps(tmp_path):
+    """``data`` may be a folder made by ``prepare_shards``: the run reads it with ``ShardPatchDataset``."""
+    from PIL import Image
+
+    from esrgan_lib.data import ShardPatchDataset, prepare_shards
+
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    Image.fromarray(images()[0][0]).resize((200, 160)).save(folder / "a.png")
+    shards = prepare_shards(folder, tmp_path / "shards", scale=4)
+    c = smoke(tmp_path, data=str(shards), steps=1, val_every=100, sample_every=100)
+    trainer = Trainer(c, val_images=images()[1])
+    assert isinstance(trainer.dataset, ShardPatchDataset) and trainer.dataset.n_images == 1
+    trainer.fit()
+    assert trainer.step == 1
 
 
 def test_folder_data_with_subimages(tmp_path):
@@ -345,3 +363,291 @@ def test_folder_data_with_subimages(tmp_path):
     assert Image.open(tiles[0]).size == (480, 480)
     trainer.fit()
     assert trainer.step == 1
+
+
+# -- faults and bad inputs (issue 10 items 2, 10, 11, 13) ---------------------------------------------
+
+
+def checkpoint_file(out):
+    """The checkpoint a resume of the run folder ``out`` would read."""
+    return latest_checkpoint(out) or out / "checkpoint-a.pt"
+
+
+def log_steps(out):
+    records = map(json.loads, (out / "log.jsonl").read_text().splitlines())
+    return [r["step"] for r in records if "event" not in r]
+
+
+def test_resume_applies_a_changed_learning_rate(tmp_path):
+    """--resume --set lr_g=...: the optimiser and the schedule use the new value (and config.json says so)."""
+    kw = dict(steps=2, milestones=(3,), gamma=0.5, log_every=1, val_every=100, sample_every=100)
+    make_trainer(smoke(tmp_path, **kw)).fit()
+    resumed = make_trainer(smoke(tmp_path, **(kw | dict(steps=4, lr_g=1e-6))), resume=True)
+    assert resumed.opt_g.param_groups[0]["lr"] == pytest.approx(1e-6)
+    resumed.fit()
+    out = tmp_path / "run"
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    lrs = {r["step"]: r["lr"] for r in records if "lr" in r}
+    assert lrs[3] == pytest.approx(0.5e-6) and lrs[4] == pytest.approx(0.5e-6)  # milestone 3 halves it
+    assert json.loads((out / "config.json").read_text())["lr_g"] == 1e-6
+
+
+def test_sigterm_saves_then_raises(tmp_path):
+    c = smoke(tmp_path, steps=50, checkpoint_every=100, val_every=100, sample_every=100, log_every=1)
+
+    def terminate(trainer, event, logs):
+        if event == "step" and logs["step"] == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # kill, a scheduler's pre-emption, Colab's shutdown
+
+    trainer = make_trainer(c, callbacks=[terminate])
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    state = torch.load(checkpoint_file(tmp_path / "run"), weights_only=True)
+    assert state["step"] == trainer.step >= 3
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_resume_truncates_the_log_to_the_checkpoint(tmp_path):
+    c = smoke(tmp_path, steps=8, checkpoint_every=3, log_every=1, val_every=100, sample_every=100)
+
+    def crash(trainer, event, logs):
+        if event == "step" and logs["step"] == 5:
+            raise RuntimeError("simulated crash")
+
+    with pytest.raises(RuntimeError, match="simulated"):
+        make_trainer(c, callbacks=[crash]).fit()
+    assert log_steps(tmp_path / "run") == [1, 2, 3, 4, 5]
+    make_trainer(c, resume=True).fit()
+    assert log_steps(tmp_path / "run") == list(range(1, 9))
+
+
+@pytest.mark.parametrize(
+    "assignment, field",
+    [("device=tpu", "device"), ("gc=0", "gc"), ("lr_g=nan", "lr_g"), ("lr_g=-1", "lr_g"),
+     ("lr_d=inf", "lr_d"), ("gamma=0", "gamma"), ("num_workers=-1", "num_workers"),
+     ("milestones=-5", "milestones"), ("pixel_weight=nan", "pixel_weight"), ("d_nf=0", "d_nf")],
+)
+def test_config_validation_names_the_field(assignment, field):
+    with pytest.raises(ValueError, match=rf"TrainConfig\.{field}="):
+        TrainConfig.smoke().override([assignment])
+
+
+def test_cli_refuses_bad_config_before_training(tmp_path, capsys):
+    from esrgan_lib.train import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--preset", "smoke", "--out", str(tmp_path), "--set", "lr_g=nan", "--print-config"])
+    assert e.value.code == 2 and "lr_g" in capsys.readouterr().err
+
+
+def test_cli_training_errors_are_one_line_with_an_exit_code(tmp_path, capsys):
+    from esrgan_lib.train import EXIT_DATA, main
+
+    rc = main(["--preset", "smoke", "--out", str(tmp_path / "a"), "--data", str(tmp_path / "missing")])
+    err = capsys.readouterr().err
+    assert rc == EXIT_DATA and "Traceback" not in err and str(tmp_path / "missing") in err
+    assert len(err.strip().splitlines()) == 1
+    if not torch.cuda.is_available():
+        args = ["--preset", "smoke", "--out", str(tmp_path / "b"), "--set", "device=cuda:0"]
+        assert main(args) == EXIT_DATA
+        err = capsys.readouterr().err
+        assert "TrainConfig.device" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_divergence_names_only_written_finite_checkpoints(tmp_path, capsys):
+    from esrgan_lib.train import EXIT_DIVERGED, main
+
+    out = tmp_path / "div"
+    args = ["--preset", "smoke", "--out", str(out), "--set", "hr_size=24", "--set", "lr_g=1e6",
+            "--set", "checkpoint_every=1", "--set", "steps=6"]
+    rc = main(args)
+    err = capsys.readouterr().err
+    assert rc == EXIT_DIVERGED and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    written = checkpoint_file(out)
+    if written.is_file():  # any checkpoint left as the resume point holds finite weights
+        state = torch.load(written, weights_only=True)
+        assert all(torch.isfinite(v).all() for v in state["generator"].values())
+        assert str(written) in err
+    else:
+        assert "no checkpoint" in err
+
+
+def test_too_small_validation_image_names_the_file(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "val"
+    folder.mkdir()
+    Image.fromarray(np.zeros((3, 3, 3), np.uint8)).save(folder / "tiny.png")
+    with pytest.raises(ValueError, match="tiny.png"):
+        Trainer(smoke(tmp_path, val_data=str(folder)), train_images=images()[0])
+
+
+# -- GPU-session defects rehearsed on the CPU (issue 13) -----------------------------------------------
+
+
+class SyncCounter(torch.overrides.TorchFunctionMode):
+    """Counts host syncs (item, tolist, bool/float/int of a tensor) and per-tensor lerp_ calls."""
+
+    SYNCS = {torch.Tensor.item, torch.Tensor.tolist, torch.Tensor.__bool__, torch.Tensor.__float__,
+             torch.Tensor.__int__}
+
+    def __init__(self):
+        super().__init__()
+        self.syncs = self.lerps = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        import sys
+
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        ours = caller.startswith("esrgan_lib")  # not torch.optim's own reads of its CPU step counters
+        self.syncs += func in self.SYNCS and ours
+        self.lerps += func is torch.Tensor.lerp_ and ours
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.filterwarnings("ignore:PerceptualLoss")
+def test_at_most_one_host_sync_per_logged_step_and_a_fused_ema(tmp_path):
+    counts = []
+    for steps in (4, 12):
+        c = smoke(tmp_path, "gan", out=str(tmp_path / str(steps)), steps=steps, log_every=4,
+                  milestones=(100,), val_every=100, sample_every=100, checkpoint_every=100)
+        trainer = make_trainer(c)
+        with SyncCounter() as counter:
+            trainer.fit()
+        counts.append(counter)
+    assert counts[1].syncs - counts[0].syncs <= 2  # 8 more steps, 2 more logged steps
+    assert counts[1].lerps == 0  # the EMA update is one fused call, not a Python loop
+
+
+def force_fp16(monkeypatch):
+    """fp16 + GradScaler on the CPU (what a T4 runs), for the precision-change and overflow tests."""
+    from esrgan_lib import runtime
+
+    monkeypatch.setattr(runtime, "pick_precision", lambda device, requested="auto": requested)
+
+
+@pytest.mark.parametrize("first, second", [("fp32", "fp16"), ("fp16", "fp32"), ("bf16", "fp16")])
+def test_resume_across_precision_changes(tmp_path, monkeypatch, first, second):
+    force_fp16(monkeypatch)
+    kw = dict(val_every=100, sample_every=100, checkpoint_every=2)
+    make_trainer(smoke(tmp_path, steps=2, precision=first, **kw)).fit()
+    resumed = make_trainer(smoke(tmp_path, steps=4, precision=second, **kw), resume=True)
+    assert resumed.precision == second and resumed.step == 2
+    resumed.fit()
+    assert resumed.step == 4
+
+
+class Overflow:
+    """A forward hook making the generator's output infinite at the chosen calls."""
+
+    def __init__(self, calls):
+        self.calls, self.n = calls, 0
+
+    def __call__(self, module, inputs, output):
+        self.n += 1
+        return output * float("inf") if self.n in self.calls else output
+
+
+def test_fp16_overflow_is_a_skipped_step_not_a_stop(tmp_path, monkeypatch):
+    force_fp16(monkeypatch)
+    c = smoke(tmp_path, steps=6, precision="fp16", log_every=1, val_every=100, sample_every=100)
+    trainer = make_trainer(c)
+    trainer.generator.register_forward_hook(Overflow({3}))
+    trainer.fit()
+    assert trainer.step == 6 and all(torch.isfinite(p).all() for p in trainer.generator.parameters())
+
+
+def test_persistent_fp16_overflow_stops(tmp_path, monkeypatch):
+    force_fp16(monkeypatch)
+    c = smoke(tmp_path, steps=200, precision="fp16", log_every=1, val_every=1000, sample_every=1000,
+              checkpoint_every=1000)
+    trainer = make_trainer(c)
+    trainer.generator.register_forward_hook(Overflow(set(range(2, 1000))))
+    with pytest.raises(TrainingDiverged, match="skipped"):
+        trainer.fit()
+
+
+def test_the_dataset_is_indexed_once(tmp_path, monkeypatch):
+    import esrgan_lib.data as data
+
+    made = []
+    real = data.SRPatchDataset
+
+    class Counting(real):
+        def __init__(self, *a, **k):
+            made.append(1)
+            super().__init__(*a, **k)
+
+    monkeypatch.setattr(data, "SRPatchDataset", Counting)
+    make_trainer(smoke(tmp_path))
+    assert len(made) == 1
+
+
+def test_checkpoints_alternate_between_two_slots_and_resume_skips_a_torn_one(tmp_path):
+    from esrgan_lib.training.state import CHECKPOINT_SLOTS
+
+    c = smoke(tmp_path, steps=6, checkpoint_every=2, val_every=100, sample_every=100)
+    make_trainer(c).fit()
+    out = tmp_path / "run"
+    assert sorted(p.name for p in out.glob("*.pt")) == sorted(CHECKPOINT_SLOTS)  # no third file
+    newest = latest_checkpoint(out)
+    assert torch.load(newest, weights_only=True)["step"] == 6
+    newest.write_bytes(newest.read_bytes()[:1000])  # a write cut short (Drive in-place, disk full ...)
+    resumed = make_trainer(c, resume=True)
+    assert resumed.step == 4
+
+
+def test_in_place_slots_keep_their_files(tmp_path):
+    """On Google Drive a slot is rewritten in place (same file), so nothing goes to Drive's trash."""
+    from esrgan_lib.training.state import save_checkpoint_slot
+
+    state = {"step": 1, "generator": {"w": torch.ones(2)}}
+    a = save_checkpoint_slot(state, tmp_path, in_place=True)
+    b = save_checkpoint_slot(state | {"step": 2}, tmp_path, in_place=True)
+    inode = a.stat().st_ino
+    assert save_checkpoint_slot(state | {"step": 3}, tmp_path, in_place=True) == a != b
+    assert a.stat().st_ino == inode and latest_checkpoint(tmp_path) == a
+    assert torch.load(a, weights_only=True)["step"] == 3
+
+
+def test_data_is_prepared_before_the_process_group(tmp_path, monkeypatch):
+    """torchrun: rank 0 cuts the sub-images before init_process_group; other ranks wait without timeout."""
+    import threading
+
+    from PIL import Image
+
+    from esrgan_lib.training import run
+
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    Image.fromarray(images()[0][0]).resize((600, 500)).save(folder / "a.png")
+    c = smoke(tmp_path, data=str(folder), subimages=True)
+    waiting = {}
+    def other_rank():
+        waiting["path"] = run.prepare_training_data(c, rank=1, world_size=2)
+
+    worker = threading.Thread(target=other_rank)
+    monkeypatch.setattr(run, "POLL_SECONDS", 0.01)
+    worker.start()
+    assert run.prepare_training_data(c, rank=0, world_size=2) == tmp_path / "hr_sub480"
+    worker.join(timeout=60)
+    assert waiting["path"] == tmp_path / "hr_sub480"
+
+    order = []
+    real_setup = run.setup_distributed
+    monkeypatch.setattr(run, "prepare_training_data", lambda config: order.append("data") or folder)
+    monkeypatch.setattr(run, "setup_distributed", lambda kind: order.append("group") or real_setup(kind))
+    Trainer(c, val_images=images()[1])
+    assert order == ["data", "group"]
+
+
+def test_resume_never_starts_from_a_non_finite_checkpoint(tmp_path, capsys):
+    from esrgan_lib.training.state import load_latest_checkpoint, save_checkpoint_slot
+
+    good = {"step": 4, "generator": {"w": torch.ones(2)}}
+    save_checkpoint_slot(good, tmp_path)
+    save_checkpoint_slot({"step": 5, "generator": {"w": torch.full((2,), float("nan"))}}, tmp_path)
+    state, path = load_latest_checkpoint(tmp_path)
+    assert state["step"] == 4 and "not finite" in capsys.readouterr().out

@@ -8,12 +8,15 @@ or (B,); no sigmoid applied) and returns a scalar tensor. Expectations E[.] are 
 - ``vanilla_*``: the standard (non-saturating) GAN of SRGAN.
 
 ``GAN_LOSSES[name] = (d_loss, g_loss)`` gives a uniform interface: both take ``(real_out, fake_out)``,
-the discriminator's outputs on real (HR) and generated (SR) images.
+the discriminator's outputs on real (HR) and generated (SR) images. ``GAN_RECIPES[name]`` is the
+training recipe built on them (``GanRecipe``: the step's losses and the recipe's settings).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -99,6 +102,67 @@ GAN_LOSSES = {
     "ragan": (ragan_d_loss, ragan_g_loss),
     "wgan-gp": (wgan_d_loss, _ignore_real(wgan_g_loss)),
     "vanilla": (vanilla_d_loss, _ignore_real(vanilla_g_loss)),
+}
+
+
+# --- recipes: how a training step uses each GAN (the trainer never branches on the name) -------------
+
+
+@dataclass(frozen=True)
+class GanRecipe:
+    """One GAN recipe: its losses (from ``GAN_LOSSES``), what its steps compute, and its settings.
+
+    ``settings`` are the ``TrainConfig`` values the recipe implies (loss weights, Adam betas,
+    discriminator); ``uses_real_in_g``: the generator loss needs D(real) (RaGAN); ``penalty``: add
+    the WGAN-GP gradient penalty to the discriminator loss. Every recipe returns the same keys.
+    """
+
+    name: str
+    settings: Mapping = field(default_factory=dict)
+    uses_real_in_g: bool = False
+    penalty: bool = False
+
+    def generator_loss(self, d: nn.Module, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        """Adversarial loss of the generator; ``sr``, ``hr`` (B, 3, H, W) in [0, 1]; scalar fp32."""
+        fake_out = d(sr).float()
+        real_out = d(hr).float().detach() if self.uses_real_in_g else None
+        return GAN_LOSSES[self.name][1](real_out, fake_out)
+
+    def discriminator_terms(self, d: nn.Module, sr, hr, *, gp_weight: float, autocast) -> tuple[dict, dict]:
+        """``({"l_d", "gp"}, {"d_real", "d_fake"})``: loss terms to sum and detached monitors (scalars).
+
+        ``sr`` must be detached from the generator; ``autocast`` is the precision context of the
+        forward passes (the gradient penalty always runs in fp32, outside it)."""
+        with autocast:
+            real_out, fake_out = d(hr).float(), d(sr).float()
+        terms = {"l_d": GAN_LOSSES[self.name][0](real_out, fake_out)}
+        if self.penalty:
+            terms["gp"] = gp_weight * gradient_penalty(d, hr, sr.float())
+        else:
+            terms["gp"] = torch.zeros((), device=hr.device)
+        return terms, {"d_real": real_out.detach().mean(), "d_fake": fake_out.detach().mean()}
+
+
+_NO_BN = dict(d_batch_norm=False, perceptual_before_activation=True, pixel_weight=1e-2, perceptual_weight=1.0)
+GAN_RECIPES: dict[str, GanRecipe] = {
+    "ragan": GanRecipe(  # ESRGAN paper
+        "ragan",
+        dict(_NO_BN, adversarial_weight=5e-3, perceptual_criterion="l1", betas_g=(0.9, 0.99),
+             betas_d=(0.9, 0.99)),
+        uses_real_in_g=True,
+    ),
+    "wgan-gp": GanRecipe(  # the giakou4/gans ESRGAN README
+        "wgan-gp",
+        dict(_NO_BN, adversarial_weight=5e-3, gp_weight=10.0, perceptual_criterion="mse",
+             betas_g=(0.0, 0.9), betas_d=(0.0, 0.9), discriminator="vgg"),
+        penalty=True,
+    ),
+    "vanilla": GanRecipe(  # SRGAN
+        "vanilla",
+        dict(pixel_weight=0.0, perceptual_weight=1 / 12.75**2, adversarial_weight=1e-3,
+             perceptual_before_activation=False, perceptual_criterion="mse", betas_g=(0.9, 0.999),
+             betas_d=(0.9, 0.999), d_batch_norm=True, discriminator="vgg"),
+    ),
 }
 
 

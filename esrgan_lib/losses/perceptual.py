@@ -2,7 +2,7 @@
 
 ESRGAN compares super-resolved and ground-truth images in the feature space of an ImageNet-trained
 VGG19: ``features[:35]`` ends at conv5_4 **before** its ReLU (the paper's choice: after the ReLU most
-activations are zero, ~11% non-zero on "baboon", so the signal is sparse); SRGAN used the same layer
+activations are zero, so the signal is sparse); SRGAN used the same layer
 **after** the ReLU (``features[:36]``). BasicSR compares the features with L1, the seed with MSE.
 
 The ImageNet weights are torchvision's ``VGG19_Weights.IMAGENET1K_V1`` file (``vgg19-dcbb9e9d.pth``,
@@ -206,6 +206,7 @@ class PerceptualLoss(nn.Module):
 
         self.vgg.requires_grad_(False)
         self.vgg.eval()
+        self._range_checked = False
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -231,12 +232,14 @@ class PerceptualLoss(nn.Module):
         self._check(hr, "hr")
         if sr.shape != hr.shape:
             raise ValueError(f"sr and hr shapes differ: {tuple(sr.shape)} vs {tuple(hr.shape)}")
-        lo, hi = torch.aminmax(hr.detach())
-        if lo < -1e-3 or hi > 1 + 1e-3:  # sr may overshoot slightly (no output activation); hr may not
-            raise ValueError(
-                f"hr values must be in [0, 1], got [{lo.item():.3g}, {hi.item():.3g}] "
-                "([0, 255] or [-1, 1] input? convert to [0, 1] first)"
-            )
+        if not self._range_checked:  # first call only: the check is a host sync (a GPU stall)
+            lo, hi = torch.aminmax(hr.detach())
+            if lo < -1e-3 or hi > 1 + 1e-3:  # sr may overshoot slightly (no output activation); hr may not
+                raise ValueError(
+                    f"hr values must be in [0, 1], got [{lo.item():.3g}, {hi.item():.3g}] "
+                    "([0, 255] or [-1, 1] input? convert to [0, 1] first)"
+                )
+            self._range_checked = True
         sr_features = self.features(sr)
         with torch.no_grad():
             hr_features = self.features(hr)

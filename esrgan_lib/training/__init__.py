@@ -1,11 +1,17 @@
 """Training: the paper's two-stage recipe (PSNR-oriented, then GAN), resumable, multi-GPU via torchrun.
 
-- ``config``: ``TrainConfig`` and its presets ``smoke``, ``cpu``, ``colab_t4``, ``paper``
-- ``engine``: ``Trainer`` (the loop, validation, samples, checkpoints, export)
+- ``config``: ``TrainConfig``; ``presets``: the presets ``smoke``, ``cpu``, ``colab_t4``, ``paper`` (data)
+- ``engine``: ``Trainer``, the loop (``fit``) and one optimisation step
+- ``run``: building a run (data before the process group, device, models, optimisers, DDP, loader)
+- ``builders``: one model or data source from a config (through the model registry)
+- ``monitor``: losses kept on the device, one host sync per logged step, divergence and fp16 skips
+- ``evaluator``: validation PSNR, sample grids, export metadata
+- ``resume`` / ``state``: what a checkpoint holds; two checkpoint slots, atomic or in place, RNG states
+- ``interrupt``: Ctrl-C and SIGTERM stop after a checkpoint
 - ``callbacks``: the callback protocol and ``History``
-- ``ema``: ``ModelEMA``; ``sampler``: ``SeededBatchSampler``; ``state``: checkpoint files and RNG states
-- ``distributed``: torchrun / DistributedDataParallel helpers
-- ``builders``: models and data from a config
+- ``ema``: ``ModelEMA``; ``sampler``: ``SeededBatchSampler``; ``distributed``: torchrun helpers
+
+The GAN recipes (what a gan-stage step computes) are ``esrgan_lib.losses.gan.GAN_RECIPES``.
 
 CLI: ``python -m esrgan_lib.train --help``.
 """
@@ -15,6 +21,7 @@ from .config import TrainConfig, gan_recipe
 from .ema import ModelEMA
 from .engine import Trainer, TrainingDiverged
 from .sampler import SeededBatchSampler
+from .state import latest_checkpoint
 
 __all__ = [
     "TrainConfig",
@@ -25,4 +32,5 @@ __all__ = [
     "History",
     "ModelEMA",
     "SeededBatchSampler",
+    "latest_checkpoint",
 ]

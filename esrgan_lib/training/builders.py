@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from ..models import RRDBNet, SRResNet, VGGDiscriminator, VGGStyleDiscriminator
+from ..models import discriminator_spec, generator_spec
 from .config import TrainConfig
 
 __all__ = [
@@ -26,24 +26,23 @@ VAL_SAMPLE_NAMES = ("chelsea", "coffee")
 
 
 def build_generator(config: TrainConfig) -> nn.Module:
-    """RRDBNet(nf, nb, gc, scale) or SRResNet(nf, nb, scale), freshly initialised."""
-    if config.arch == "rrdbnet":
-        return RRDBNet(nf=config.nf, nb=config.nb, gc=config.gc, scale=config.scale)
-    return SRResNet(nf=config.nf, nb=config.nb, scale=config.scale)
+    """The registered generator ``config.arch`` (``esrgan_lib.models.generator_spec``), freshly
+    initialised with the config's ``nf``, ``nb``, ``gc``, ``scale`` (each taken where it applies)."""
+    return generator_spec(config.arch).build(nf=config.nf, nb=config.nb, gc=config.gc, scale=config.scale)
 
 
 def build_discriminator(config: TrainConfig) -> nn.Module:
-    """``vgg``: VGGDiscriminator (the seed's; BatchNorm if ``d_batch_norm``), ``vgg128``: BasicSR's."""
-    if config.discriminator == "vgg":
-        return VGGDiscriminator(batch_norm=config.d_batch_norm)
-    return VGGStyleDiscriminator(nf=config.d_nf, input_size=config.hr_size)
+    """The registered discriminator ``config.discriminator`` (``vgg``: the giakou4/gans ESRGAN README's,
+    BatchNorm if ``d_batch_norm``; ``vgg128``: BasicSR's, width ``d_nf``, input ``hr_size``)."""
+    spec = discriminator_spec(config.discriminator)
+    return spec.build(nf=config.d_nf, batch_norm=config.d_batch_norm, input_size=config.hr_size)
 
 
 def load_pretrained(model: nn.Module, path: str | Path) -> str:
     """Load generator weights into ``model`` from a stage-psnr result; returns a description.
 
     ``path``: a run folder (its ``generator.safetensors`` is used), a generator file in any format
-    ``esrgan_lib.checkpoint.load_generator`` reads, or a training ``checkpoint.pt`` (its EMA weights).
+    ``esrgan_lib.checkpoint.load_generator`` reads, or a training checkpoint ``*.pt`` (its EMA weights).
     The architecture must match ``model`` exactly (else ``ValueError`` naming both configurations).
     """
     from ..checkpoint import load_generator
@@ -91,16 +90,16 @@ def training_images(config: TrainConfig):
     return folder
 
 
-def subimage_folder(folder: Path) -> Path:
-    """``<folder>_sub480``: 480x480 tiles (step 240) of ``folder``, made once (BasicSR's trick)."""
-    from ..data import extract_subimages
+def subimage_folder(folder: Path, *, create: bool = True) -> Path:
+    """``<folder>_sub480``: 480x480 tiles (step 240) of ``folder``, made once (BasicSR's trick).
+
+    ``create=False`` only names the folder; ``create=True`` cuts what is missing (one process; with
+    torchrun, ``run.prepare_training_data`` shares the cutting between ranks)."""
+    from ..data import prepare_subimages
 
     out = folder.with_name(folder.name.rstrip("/") + "_sub480")
-    done = out / ".complete"
-    if not done.exists():
-        print(f"cutting {folder} into 480x480 sub-images in {out} (once) ...", flush=True)
-        extract_subimages(folder, out, crop=480, step=240)
-        done.touch()
+    if create:
+        prepare_subimages(folder, out, crop=480, step=240)
     return out
 
 
@@ -113,7 +112,22 @@ def validation_images(config: TrainConfig) -> dict[str, np.ndarray]:
     folder = Path(config.val_data)
     if not folder.is_dir():
         raise FileNotFoundError(f"validation folder not found: {folder}")
-    return {p.stem: read_image(p) for p in list_images(folder)}
+    images = {}
+    for p in list_images(folder):
+        images[p.stem] = check_validation_image(read_image(p), config.scale, p)
+    return images
+
+
+def check_validation_image(img: np.ndarray, scale: int, name) -> np.ndarray:
+    """``img`` when it is large enough to validate at ``scale`` (each side >= 3 * scale: the LR image
+    must keep pixels after cropping ``scale`` border pixels), else ``ValueError`` naming it."""
+    h, w = img.shape[:2]
+    if min(h, w) < 3 * scale:
+        raise ValueError(
+            f"validation image {name} is {w}x{h} (W x H): too small for scale {scale} "
+            f"(each side must be at least {3 * scale} pixels); remove it from the validation folder"
+        )
+    return img
 
 
 def dataset_repeat(config: TrainConfig, n_images: int) -> int:

@@ -1,9 +1,10 @@
 """``TrainConfig``: every knob of a training run in one dataclass, with named presets.
 
-Presets are class methods returning a ready config; keyword arguments override fields::
+Presets (a table of values in ``esrgan_lib.training.presets``) return a ready config; keyword
+arguments override fields::
 
     TrainConfig.smoke()                      # seconds: tiny RRDBNet, a few steps, sample images
-    TrainConfig.cpu(stage="psnr")            # ~10 min on 2 idle CPU cores, +1.1 dB over bicubic on Set5
+    TrainConfig.cpu(stage="psnr")            # minutes on a laptop CPU (measured figures: README)
     TrainConfig.colab_t4(stage="gan", pretrained="psnr/generator.safetensors", out="/content/drive/...")
     TrainConfig.paper(stage="gan", gan="ragan")  # the paper's recipe (BasicSR's reproduction)
 
@@ -11,10 +12,10 @@ Presets are class methods returning a ready config; keyword arguments override f
 (``pretrained``) and adds the perceptual and adversarial losses. ``gan`` picks the recipe:
 
 ========== ====================================================================================
-gan        losses and optimiser (``gan_recipe(gan)``)
+gan        losses and optimiser (``gan_recipe(gan)``, from ``esrgan_lib.losses.gan.GAN_RECIPES``)
 ========== ====================================================================================
 ragan      ESRGAN paper: 1e-2 L1 + 1.0 VGG conv5_4 before ReLU (L1) + 5e-3 relativistic GAN, Adam (0.9, 0.99)
-wgan-gp    the seed: 1e-2 L1 + 1.0 VGG (MSE) + 5e-3 WGAN + 10 GP, Adam (0.0, 0.9), lr 1e-4, no BatchNorm
+wgan-gp    giakou4/gans ESRGAN README: 1e-2 L1 + 1.0 VGG (MSE) + 5e-3 WGAN + 10 GP, Adam (0.0, 0.9), no BN
 vanilla    SRGAN: VGG conv5_4 after ReLU (MSE) / 12.75^2 + 1e-3 BCE GAN (use with arch="srresnet")
 ========== ====================================================================================
 
@@ -24,61 +25,33 @@ vanilla    SRGAN: VGG conv5_4 after ReLU (MSE) / 12.75^2 + 1e-3 BCE GAN (use wit
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import torch
+
+from ..losses.gan import GAN_RECIPES
+from ..models import DISCRIMINATORS as DISCRIMINATOR_SPECS
+from ..models import GENERATORS, discriminator_spec
+from .presets import PRESETS
+
 __all__ = ["TrainConfig", "gan_recipe", "parse_value", "STAGES", "ARCHS", "GANS", "DISCRIMINATORS"]
 
 STAGES = ("psnr", "gan")
-ARCHS = ("rrdbnet", "srresnet")
-GANS = ("ragan", "wgan-gp", "vanilla")
-DISCRIMINATORS = ("vgg", "vgg128")
+ARCHS = tuple(GENERATORS)  # from the model registry
+GANS = tuple(GAN_RECIPES)  # from the GAN recipe registry
+DISCRIMINATORS = tuple(DISCRIMINATOR_SPECS)
+DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
 def gan_recipe(gan: str) -> dict:
     """Loss weights and optimiser settings of a GAN recipe (see the module table)."""
-    if gan == "ragan":
-        return dict(
-            pixel_weight=1e-2,
-            perceptual_weight=1.0,
-            adversarial_weight=5e-3,
-            perceptual_before_activation=True,
-            perceptual_criterion="l1",
-            betas_g=(0.9, 0.99),
-            betas_d=(0.9, 0.99),
-            d_batch_norm=False,
-        )
-    if gan == "wgan-gp":
-        return dict(
-            pixel_weight=1e-2,
-            perceptual_weight=1.0,
-            adversarial_weight=5e-3,
-            gp_weight=10.0,
-            perceptual_before_activation=True,
-            perceptual_criterion="mse",
-            betas_g=(0.0, 0.9),
-            betas_d=(0.0, 0.9),
-            d_batch_norm=False,
-            discriminator="vgg",
-        )
-    if gan == "vanilla":
-        return dict(
-            pixel_weight=0.0,
-            perceptual_weight=1 / 12.75**2,
-            adversarial_weight=1e-3,
-            perceptual_before_activation=False,
-            perceptual_criterion="mse",
-            betas_g=(0.9, 0.999),
-            betas_d=(0.9, 0.999),
-            d_batch_norm=True,
-            discriminator="vgg",
-        )
-    raise ValueError(f"gan must be one of {GANS}, got {gan!r}")
+    if gan not in GAN_RECIPES:
+        raise ValueError(f"gan must be one of {GANS}, got {gan!r}")
+    return dict(GAN_RECIPES[gan].settings)
 
-
-# The paper-size model and batch shared by the colab_t4 and paper presets (BasicSR, REFERENCE.md).
-_FULL_SIZE = dict(nf=64, nb=23, gc=32, batch_size=16, hr_size=128, subimages=True)
 
 @dataclass
 class TrainConfig:
@@ -94,7 +67,7 @@ class TrainConfig:
     nb: int = 23
     gc: int = 32  # RRDBNet only
     scale: int = 4
-    pretrained: str | None = None  # stage-psnr generator (.safetensors / .pth / our checkpoint.pt)
+    pretrained: str | None = None  # stage-psnr generator (.safetensors / .pth / our checkpoint-*.pt)
     allow_scratch: bool = False  # stage gan without `pretrained` (smoke tests and benchmarks only)
 
     # data
@@ -147,163 +120,52 @@ class TrainConfig:
 
     extra: dict = field(default_factory=dict)  # free-form notes stored in the metadata
 
-    # -- presets ----------------------------------------------------------------------------------
-    @classmethod
-    def _preset(
-        cls,
-        name: str,
-        stage: str,
-        gan: str,
-        arch: str,
-        base: dict,
-        psnr: dict,
-        gan_stage: dict,
-        overrides: dict,
-    ) -> TrainConfig:
-        values = dict(preset=name, stage=stage, gan=gan, arch=arch, **base)
-        if arch == "srresnet" and name in ("paper", "colab_t4"):
-            values.update(nb=16)  # SRGAN's 16 residual blocks
-        values.update(psnr if stage == "psnr" else {**gan_stage, **gan_recipe(gan)})
-        values.update(overrides)
-        config = cls(**values)
-        config.validate()
-        return config
+    # -- presets (the data is in esrgan_lib.training.presets) ---------------------------------------
+    PRESETS: typing.ClassVar[tuple[str, ...]] = tuple(PRESETS)
 
     @classmethod
-    def smoke(
-        cls, stage: str = "psnr", *, gan: str = "ragan", arch: str = "rrdbnet", **overrides
+    def from_preset(
+        cls, name: str, stage: str = "psnr", *, gan: str = "ragan", arch: str = "rrdbnet", **overrides
     ) -> TrainConfig:
+        """``TrainConfig.from_preset("cpu", "gan", gan="wgan-gp")``: the preset's base values, its
+        changes for ``arch``, the stage's values (stage gan: plus the recipe's), then ``overrides``."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {cls.PRESETS}")
+        table = PRESETS[name]
+        values = dict(preset=name, stage=stage, gan=gan, arch=arch, **table["base"])
+        values.update(table["arch"].get(arch, {}))
+        values.update(table["psnr"] if stage == "psnr" else {**table["gan"], **gan_recipe(gan)})
+        values.update(overrides)
+        return cls(**values).validate()
+
+    @classmethod
+    def smoke(cls, stage: str = "psnr", **kwargs) -> TrainConfig:
         """Seconds on a CPU: nf 8, nb 1, 8 steps on 32-pixel patches. The gan stage (128-pixel patches,
         BasicSR's discriminator with nf 8, perceptual loss at conv2_2) uses a RANDOM VGG
         (``vgg_weights=None``) and may start from scratch: it checks code paths, nothing more."""
-        base = dict(
-            nf=8,
-            nb=1,
-            gc=8,
-            batch_size=2,
-            hr_size=32,
-            steps=8,
-            milestones=(6,),
-            ema_decay=0.9,
-            log_every=2,
-            val_every=4,
-            sample_every=4,
-            checkpoint_every=4,
-            out="runs/smoke",
-            progress=False,
-        )
-        gan_stage = dict(
-            hr_size=128,
-            lr_g=1e-4,
-            lr_d=1e-4,
-            vgg_weights=None,
-            discriminator="vgg128",
-            d_nf=8,
-            perceptual_layer="conv2_2",
-            allow_scratch=True,
-        )
-        return cls._preset("smoke", stage, gan, arch, base, {"lr_g": 2e-4}, gan_stage, overrides)
+        return cls.from_preset("smoke", stage, **kwargs)
 
     @classmethod
-    def cpu(
-        cls, stage: str = "psnr", *, gan: str = "ragan", arch: str = "rrdbnet", **overrides
-    ) -> TrainConfig:
+    def cpu(cls, stage: str = "psnr", **kwargs) -> TrainConfig:
         """A small CPU run (stage psnr): RRDBNet nf 32, nb 3, gc 16, HR 64, batch 8, 3000 steps, lr 4e-4
-        halved at 2000 and 2600, RGB-permutation colour augmentation (``color_augment``). Measured on an
-        idle 2-core AMD EPYC (AVX2, 2 torch threads, about 5 steps/s): 10 min, ending at 29.57 dB
-        Y-PSNR on Set5 (bicubic 28.43: +1.14 dB; the same run without colour augmentation: 28.75 dB,
-        with a colour cast on the bird). The gan stage (600 steps) needs a VGG19 file or the explicit
-        ``vgg_weights=None`` opt-in (random VGG)."""
-        base = dict(
-            nf=32,
-            nb=3,
-            gc=16,
-            batch_size=8,
-            hr_size=64,
-            color_augment=True,
-            num_workers=0,
-            log_every=25,
-            val_every=500,
-            sample_every=500,
-            checkpoint_every=250,
-            out="runs/cpu",
-        )
-        if arch == "srresnet":
-            base.update(nf=32, nb=6)
-        psnr = dict(steps=3000, lr_g=4e-4, milestones=(2000, 2600))
-        gan_stage = dict(
-            steps=600,
-            hr_size=96,
-            batch_size=4,
-            lr_g=1e-4,
-            lr_d=1e-4,
-            milestones=(400,),
-            val_every=200,
-            sample_every=200,
-            checkpoint_every=100,
-        )
-        return cls._preset("cpu", stage, gan, arch, base, psnr, gan_stage, overrides)
+        halved at 2000 and 2600, RGB-permutation colour augmentation (``color_augment``); its measured
+        time and Set5 PSNR are in the README. The gan stage (600 steps) needs a VGG19 file or the
+        explicit ``vgg_weights=None`` opt-in (random VGG)."""
+        return cls.from_preset("cpu", stage, **kwargs)
 
     @classmethod
-    def colab_t4(
-        cls, stage: str = "psnr", *, gan: str = "ragan", arch: str = "rrdbnet", **overrides
-    ) -> TrainConfig:
+    def colab_t4(cls, stage: str = "psnr", **kwargs) -> TrainConfig:
         """A 16 GB T4 (fp16 + GradScaler, chosen by ``precision="auto"``): full-size RRDBNet (nb 23),
         batch 16, HR 128, 100k/50k steps with the paper's schedule scaled down, checkpoints every
         1000 steps so a disconnected session resumes (``out`` on Google Drive, ``--resume``)."""
-        base = dict(
-            _FULL_SIZE,
-            num_workers=2,
-            log_every=50,
-            val_every=2000,
-            sample_every=2000,
-            checkpoint_every=1000,
-            out="runs/colab",
-        )
-        psnr = dict(steps=100_000, lr_g=2e-4, milestones=(50_000, 75_000))
-        gan_stage = dict(
-            steps=50_000,
-            lr_g=1e-4,
-            lr_d=1e-4,
-            milestones=(10_000, 20_000, 30_000, 40_000),
-            discriminator="vgg128",
-        )
-        return cls._preset("colab_t4", stage, gan, arch, base, psnr, gan_stage, overrides)
+        return cls.from_preset("colab_t4", stage, **kwargs)
 
     @classmethod
-    def paper(
-        cls, stage: str = "psnr", *, gan: str = "ragan", arch: str = "rrdbnet", **overrides
-    ) -> TrainConfig:
+    def paper(cls, stage: str = "psnr", **kwargs) -> TrainConfig:
         """The paper's recipe as reproduced by BasicSR: RRDBNet nf 64 nb 23 gc 32, batch 16, HR 128;
         stage psnr 1M steps at lr 2e-4 halved every 200k; stage gan 400k steps, G and D lr 1e-4 halved
         at 50k/100k/200k/300k, EMA 0.999. Train on DF2K (``data``), ideally with ``subimages``."""
-        base = dict(
-            _FULL_SIZE,
-            num_workers=4,
-            log_every=100,
-            val_every=5000,
-            sample_every=5000,
-            checkpoint_every=5000,
-            out="runs/paper",
-        )
-        psnr = dict(steps=1_000_000, lr_g=2e-4, milestones=(200_000, 400_000, 600_000, 800_000))
-        gan_stage = dict(
-            steps=400_000,
-            lr_g=1e-4,
-            lr_d=1e-4,
-            milestones=(50_000, 100_000, 200_000, 300_000),
-            discriminator="vgg128",
-        )
-        return cls._preset("paper", stage, gan, arch, base, psnr, gan_stage, overrides)
-
-    PRESETS: typing.ClassVar[tuple[str, ...]] = ("smoke", "cpu", "colab_t4", "paper")
-
-    @classmethod
-    def from_preset(cls, name: str, stage: str = "psnr", **kwargs) -> TrainConfig:
-        """``TrainConfig.from_preset("cpu", "gan", gan="wgan-gp")``."""
-        if name not in cls.PRESETS:
-            raise ValueError(f"unknown preset {name!r}; choose one of {cls.PRESETS}")
-        return getattr(cls, name)(stage, **kwargs)
+        return cls.from_preset("paper", stage, **kwargs)
 
     # -- checks and conversions -------------------------------------------------------------------
     def validate(self) -> TrainConfig:
@@ -336,21 +198,60 @@ class TrainConfig:
         ):
             if getattr(self, name) < 1:
                 bad(name, "must be >= 1")
+        for name in ("gc", "d_nf", "hr_size"):
+            if getattr(self, name) < 1:
+                bad(name, "must be >= 1")
+        for name in ("num_workers", "repeat", "threads", "seed"):
+            if getattr(self, name) < 0:
+                bad(name, "must be >= 0")
+        self._validate_numbers(bad)
+        self._validate_device(bad)
         if self.hr_size % self.scale:
             bad("hr_size", f"must be a multiple of scale={self.scale}")
         if not 0.0 <= self.ema_decay < 1.0:
             bad("ema_decay", "must be in [0, 1)")
         if self.stage == "gan":
-            if self.gan == "wgan-gp" and (self.discriminator == "vgg128" or self.d_batch_norm):
-                bad(
-                    "gan",
-                    "WGAN-GP needs a critic without BatchNorm: use discriminator='vgg', d_batch_norm=False",
-                )
-            if self.discriminator == "vgg" and self.hr_size < 96:
-                bad("hr_size", "the 'vgg' discriminator needs HR patches of at least 96 pixels")
-            if self.discriminator == "vgg128" and self.hr_size not in (128, 256):
-                bad("hr_size", "the 'vgg128' discriminator takes HR patches of exactly 128 or 256")
+            self._validate_discriminator(bad)
         return self
+
+    def _validate_discriminator(self, bad) -> None:
+        """The discriminator's own requirements (its registry spec) and the recipe's (no BatchNorm
+        in a gradient-penalty critic)."""
+        spec = discriminator_spec(self.discriminator)
+        options = {"batch_norm": self.d_batch_norm, "nf": self.d_nf, "input_size": self.hr_size}
+        if GAN_RECIPES[self.gan].penalty and spec.uses_batchnorm(options):
+            fix = "use discriminator='vgg', d_batch_norm=False"
+            bad("gan", f"WGAN-GP needs a critic without BatchNorm: {fix}")
+        why = spec.check_input_size(self.hr_size, options) if spec.check_input_size else None
+        if why:
+            bad("hr_size", why)
+
+    def _validate_numbers(self, bad) -> None:
+        """Learning rates, weights and schedule: finite numbers in their ranges."""
+        for name in ("lr_g", "lr_d", "gamma"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value <= 0:
+                bad(name, "must be a finite number > 0")
+        for name in ("pixel_weight", "perceptual_weight", "adversarial_weight", "gp_weight", "grad_clip"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                bad(name, "must be a finite number >= 0")
+        for name in ("betas_g", "betas_d"):
+            if not all(math.isfinite(b) and 0.0 <= b < 1.0 for b in getattr(self, name)):
+                bad(name, "must be two numbers in [0, 1)")
+        if any(m < 0 for m in self.milestones) or list(self.milestones) != sorted(self.milestones):
+            bad("milestones", "must be increasing step numbers >= 0")
+
+    def _validate_device(self, bad) -> None:
+        """``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (availability is checked when training)."""
+        if self.device == "auto":
+            return
+        try:
+            kind = torch.device(self.device).type
+        except (RuntimeError, ValueError):
+            kind = None
+        if kind not in DEVICE_TYPES:
+            bad("device", f"must be 'auto' or a torch device of type {DEVICE_TYPES} (e.g. 'cuda:0')")
 
     def to_dict(self) -> dict:
         """Plain JSON-able dict (tuples become lists)."""

@@ -1,34 +1,70 @@
 """Copy a run's EMA generator into esrgan_lib/weights/ with its metadata plus Set5/Set14 Y-PSNR.
 
-usage: python esrgan_lib/weights/export_demo.py RUN_DIR_OR_FILE DEST [key=value ...]
-(run from the repository root; Set5/Set14 HR images are read from ../shared/data)
+usage: python -m esrgan_lib.weights.export_demo RUN_DIR_OR_FILE DEST [key=value ...]
+       [--data-root ../shared/data]
+
+The PSNR is computed exactly as the trainer validates (``esrgan_lib.training.evaluator``: MATLAB
+bicubic LR, Y channel, ``crop_border = scale``), so the numbers match the run's own log.
 """
 
+from __future__ import annotations
+
+import argparse
 import sys
+from pathlib import Path
 
-import torch
+__all__ = ["benchmark_psnr", "export_demo", "main"]
 
-from esrgan_lib.checkpoint import load_generator, read_metadata, save_generator
-from esrgan_lib.data import bicubic_downsample, imresize, load_benchmark, modcrop, to_tensor, to_uint8
-from esrgan_lib.metrics import psnr
+BENCHMARKS = ("Set5", "Set14")
 
-torch.set_num_threads(1)
-run, dest, extra = sys.argv[1], sys.argv[2], dict(a.split("=", 1) for a in sys.argv[3:])
-src = run if run.endswith(".safetensors") else f"{run}/generator.safetensors"
-model = load_generator(src)
-meta = {k: v for k, v in read_metadata(src).items() if k != "format" and not k.startswith("esrgan_lib.")}
-for name in ("Set5", "Set14"):
-    sr_p, bic_p = [], []
-    for img in load_benchmark(name, root="../shared/data").values():
-        hr = modcrop(img, 4)
-        lr = bicubic_downsample(hr, 4)
-        with torch.no_grad():
-            sr = model(to_tensor(lr)[None]).clamp(0, 1)
-        sr_p.append(psnr(to_uint8(sr), hr, crop_border=4))
-        bic_p.append(psnr(imresize(lr, 4), hr, crop_border=4))
-    meta[f"{name.lower()}_psnr_y"] = f"{sum(sr_p) / len(sr_p):.3f}"
-    meta[f"{name.lower()}_psnr_y_bicubic"] = f"{sum(bic_p) / len(bic_p):.3f}"
-meta.update(extra)
-save_generator(model, dest, metadata=meta)
-for k, v in meta.items():
-    print(f"{k}: {v}")
+
+def benchmark_psnr(model, name: str, root: str | Path, scale: int = 4) -> tuple[float, float]:
+    """Mean Y-PSNR (dB) of ``model`` and of bicubic on benchmark ``name`` read from ``root``."""
+    from esrgan_lib.data import load_benchmark
+    from esrgan_lib.training.evaluator import psnr_on_images, validation_pairs
+
+    pairs = validation_pairs(load_benchmark(name, root=str(root)), scale)
+    sr = psnr_on_images(model, pairs, scale, device="cpu")
+    return sum(sr.values()) / len(sr), sum(p[3] for p in pairs) / len(pairs)
+
+
+def export_demo(run: str | Path, dest: str | Path, extra: dict | None = None, *, root="../shared/data"):
+    """Write ``dest`` (safetensors) from ``run`` (a run folder or a generator file) with the run's
+    metadata, the Set5/Set14 Y-PSNR and ``extra``; returns the metadata written."""
+    from esrgan_lib.checkpoint import load_generator, read_metadata, save_generator
+
+    run = Path(run)
+    src = run if run.suffix == ".safetensors" else run / "generator.safetensors"
+    model = load_generator(src)
+    meta = {k: v for k, v in read_metadata(src).items() if k != "format" and not k.startswith("esrgan_lib.")}
+    scale = int(getattr(model, "scale", 4))
+    for name in BENCHMARKS:
+        sr, bicubic = benchmark_psnr(model, name, root, scale)
+        meta[f"{name.lower()}_psnr_y"] = f"{sr:.3f}"
+        meta[f"{name.lower()}_psnr_y_bicubic"] = f"{bicubic:.3f}"
+    meta.update(extra or {})
+    save_generator(model, dest, metadata=meta)
+    return meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="export_demo", description=__doc__.splitlines()[0])
+    parser.add_argument("run", help="run folder (its generator.safetensors) or a generator file")
+    parser.add_argument("dest", help="the .safetensors file to write")
+    parser.add_argument("extra", nargs="*", metavar="KEY=VALUE", help="more metadata")
+    parser.add_argument("--data-root", default="../shared/data", help="folder holding Set5/ and Set14/")
+    args = parser.parse_args(argv)
+    bad = [a for a in args.extra if "=" not in a]
+    if bad:
+        parser.error(f"metadata must be KEY=VALUE, got {bad}")
+    import torch
+
+    torch.set_num_threads(1)
+    meta = export_demo(args.run, args.dest, dict(a.split("=", 1) for a in args.extra), root=args.data_root)
+    for k, v in meta.items():
+        print(f"{k}: {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
