@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--gan",
         choices=GANS,
         default="ragan",
-        help="ragan: ESRGAN paper; wgan-gp: the seed's recipe; vanilla: SRGAN",
+        help="ragan: ESRGAN paper; wgan-gp: the giakou4/gans ESRGAN README's recipe; vanilla: SRGAN",
     )
     p.add_argument("--data", help="folder of HR training images (default: scikit-image sample photos)")
     p.add_argument(

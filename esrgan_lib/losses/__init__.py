@@ -1,8 +1,8 @@
 """Training objectives: one concept per file.
 
 - ``perceptual``: ``PerceptualLoss`` (VGG19 features, conv5_4 before ReLU as in the paper)
-- ``gan``: relativistic average (ESRGAN), WGAN (the seed) and vanilla (SRGAN) GAN losses on raw
-  discriminator outputs, ``GAN_LOSSES`` registry, and the WGAN-GP ``gradient_penalty``
+- ``gan``: relativistic average (ESRGAN), WGAN (the giakou4/gans ESRGAN README) and vanilla (SRGAN) GAN
+  losses on raw discriminator outputs, ``GAN_LOSSES`` registry, and the WGAN-GP ``gradient_penalty``
 """
 
 from .gan import (

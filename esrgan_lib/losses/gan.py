@@ -4,7 +4,7 @@ Every loss takes the discriminator's **raw** outputs (logits / critic scores, an
 or (B,); no sigmoid applied) and returns a scalar tensor. Expectations E[.] are means over all elements.
 
 - ``ragan_*``: ESRGAN's relativistic average GAN (the paper).
-- ``wgan_*``: the seed's Wasserstein GAN, used with ``gradient_penalty`` (WGAN-GP).
+- ``wgan_*``: the Wasserstein GAN of the giakou4/gans ESRGAN README, used with ``gradient_penalty`` (WGAN-GP).
 - ``vanilla_*``: the standard (non-saturating) GAN of SRGAN.
 
 ``GAN_LOSSES[name] = (d_loss, g_loss)`` gives a uniform interface: both take ``(real_out, fake_out)``,
@@ -57,21 +57,21 @@ def ragan_g_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.
     return _bce(real_logits - fake_logits.mean(), 0.0) + _bce(fake_logits - real_logits.mean(), 1.0)
 
 
-# --- Wasserstein GAN (the seed) ---------------------------------------------------------------------
+# --- Wasserstein GAN (the giakou4/gans ESRGAN README) ----------------------------------------------------
 
 
 def wgan_d_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
     """Critic loss of WGAN: -E[D(real)] + E[D(fake)] (add ``lambda * gradient_penalty``, lambda 10).
 
-    The critic raises real scores and lowers fake ones. Note: the seed's README writes the second term
-    with the wrong sign (-E[D(real)] - E[D(fake)]), which would push both scores up; its code and the
-    WGAN-GP paper use +E[D(fake)].
+    The critic raises real scores and lowers fake ones. Note: the giakou4/gans ESRGAN README writes the
+    second term with the wrong sign (-E[D(real)] - E[D(fake)]), which would push both scores up; its code
+    and the WGAN-GP paper use +E[D(fake)].
     """
     return fake_scores.mean() - real_scores.mean()
 
 
 def wgan_g_loss(fake_scores: torch.Tensor) -> torch.Tensor:
-    """Generator loss of WGAN: -E[D(fake)] (the seed weights it by 0.005)."""
+    """Generator loss of WGAN: -E[D(fake)] (the giakou4/gans ESRGAN README weights it by 0.005)."""
     return -fake_scores.mean()
 
 

@@ -3,7 +3,8 @@
 ESRGAN compares super-resolved and ground-truth images in the feature space of an ImageNet-trained
 VGG19: ``features[:35]`` ends at conv5_4 **before** its ReLU (the paper's choice: after the ReLU most
 activations are zero, so the signal is sparse); SRGAN used the same layer
-**after** the ReLU (``features[:36]``). BasicSR compares the features with L1, the seed with MSE.
+**after** the ReLU (``features[:36]``). BasicSR compares the features with L1, the giakou4/gans ESRGAN
+README with MSE.
 
 The ImageNet weights are torchvision's ``VGG19_Weights.IMAGENET1K_V1`` file (``vgg19-dcbb9e9d.pth``,
 548 MB). They are looked up in torch hub's cache (``torch.hub.get_dir()/checkpoints``), downloaded
@@ -152,7 +153,7 @@ class PerceptualLoss(nn.Module):
             conv5_4). Default conv5_4.
         before_activation: True (ESRGAN paper, ``features[:35]`` for conv5_4) compares the conv output;
             False (SRGAN, ``features[:36]``) compares it after the ReLU.
-        criterion: "l1" (BasicSR) or "mse" (the seed).
+        criterion: "l1" (BasicSR) or "mse" (the giakou4/gans ESRGAN README).
         weights: "imagenet" (torchvision's ImageNet file: ``$ESRGAN_VGG_WEIGHTS``, torch hub's cache,
             or a download), a path to a VGG19 state dict, or None for random weights (warns: that is
             not a perceptual loss, only a way to run code without the file).
