@@ -207,3 +207,12 @@ def test_star_import_does_not_shadow_ipython_display():
     exec("from esrgan_lib.notebook import *", namespace)
     assert "display" not in namespace  # IPython's display() stays usable in notebooks
     assert namespace["show_images"] is nbk.show_images and nbk.display is disp
+
+
+def test_training_log_clocks_are_not_plotted_as_losses():
+    """The trainer logs ``elapsed_s`` and ``it_per_s``: timings, not curves for the loss axis."""
+    from esrgan_lib.notebook.history import split_curves
+
+    records = [{"step": s, "l1": 1 / s, "elapsed_s": 3.0 * s, "it_per_s": 5, "psnr": 20 + s} for s in (1, 2)]
+    losses, metrics = split_curves(records, None)
+    assert set(losses) == {"l1"} and set(metrics) == {"psnr"}

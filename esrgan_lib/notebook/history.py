@@ -17,7 +17,8 @@ __all__ = ["STEP_KEYS", "NOT_CURVES", "METRIC_WORDS", "load_records", "step_key"
 
 STEP_KEYS = ("step", "iter", "iteration", "epoch")
 # numeric record fields that are not curves worth plotting
-NOT_CURVES = {"lr", "time", "seconds", "elapsed", "eta", "it_per_s", "images_per_s", "epoch", "batch_size"}
+NOT_CURVES = {"lr", "time", "seconds", "elapsed", "elapsed_s", "eta", "it_per_s", "images_per_s", "epoch",
+              "batch_size"}
 METRIC_WORDS = ("psnr", "ssim", "lpips")
 
 
