@@ -264,3 +264,12 @@ def test_official_constants_match_reference():
     assert checkpoint.OFFICIAL_X4_URL.endswith("/v0.1.1/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth")
     assert checkpoint.OFFICIAL_X4_SHA256_PREFIX == "ff704c30"
 
+
+
+def test_read_metadata_of_a_pth_file_is_empty_not_an_error(tmp_path):
+    """Published ``.pth`` weights carry no metadata; notebooks print ``read_metadata`` of any start file."""
+    path = tmp_path / "w.pth"
+    torch.save({"params_ema": RRDBNet(3, 3, nf=8, nb=1, gc=4).state_dict()}, path)
+    assert checkpoint.read_metadata(path) == {}
+    with pytest.raises(FileNotFoundError):
+        checkpoint.read_metadata(tmp_path / "missing.safetensors")

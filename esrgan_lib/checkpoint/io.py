@@ -40,15 +40,17 @@ def _safetensors_metadata(path: str | os.PathLike) -> dict:
         return dict(f.metadata() or {})
 
 
-# suffix -> reader of a file's metadata only (cheap: no weights read); other suffixes: safetensors
+# suffix -> reader of a file's metadata only (cheap: no weights read); a torch pickle has none
 METADATA_READERS: dict[str, Callable[[Path], dict]] = {".safetensors": _safetensors_metadata}
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
     """The metadata of a checkpoint file (all values strings): what ``save_generator`` stored in a
-    safetensors file; for an ncnn ``.param``, its format and what the weights are."""
+    safetensors file; for an ncnn ``.param``, its format and what the weights are; ``{}`` for a ``.pth``."""
     path = Path(path)
-    return METADATA_READERS.get(path.suffix.lower(), _safetensors_metadata)(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    return METADATA_READERS.get(path.suffix.lower(), lambda _: {})(path)
 
 
 def _read_safetensors(path: Path) -> tuple[dict, dict]:

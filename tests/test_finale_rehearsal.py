@@ -1,0 +1,120 @@
+"""Notebook 09's ``gpu`` profile, the Colab finale, rehearsed end to end on a CPU at toy sizes.
+
+The notebook runs unedited with ``ESRGAN_PROFILE=gpu``. One cell is slipped in after its SETTINGS cell to
+shrink the run (a smoke-sized model, 4 GAN steps) and to point the finale's downloads at a server on
+127.0.0.1: a small DIV2K-like zip (with its sha256), tiny "official PSNR" weights (with theirs), no VGG19.
+A first cell makes ``get_profile()`` answer "gpu" on this CPU. Everything else (the PSNR start, DIV2K
+download, decoding into shards, the FLOP estimate, the time guard, training with checkpoints, export, the
+final comparison) is the notebook's own code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+from _http_server import LocalServer
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "09_training_esrgan.ipynb"
+
+
+# the set-up cell's get_profile() refuses "gpu" without CUDA: this machine rehearses the gpu code paths
+GPU_PROFILE_ON_CPU = """import esrgan_lib.profiles
+esrgan_lib.profiles.get_profile = lambda override=None: "gpu"  # rehearsal on a CPU"""
+
+
+def _div2k_zip() -> bytes:
+    from skimage import data
+
+    photos = [data.astronaut(), data.chelsea(), data.coffee()]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for k, photo in enumerate(photos, 1):
+            png = io.BytesIO()
+            Image.fromarray(photo[:192, :192]).save(png, format="PNG")
+            archive.writestr(f"DIV2K_train_HR/{k:04d}.png", png.getvalue())
+    return buffer.getvalue()
+
+
+def _tiny_psnr_weights() -> bytes:
+    from esrgan_lib.models import RRDBNet
+
+    torch.manual_seed(0)
+    model = RRDBNet(3, 3, nf=8, nb=1, gc=4)
+    buffer = io.BytesIO()
+    torch.save({"params_ema": model.state_dict()}, buffer)
+    return buffer.getvalue()
+
+
+def _patch_cell(url: str, files: dict[str, bytes], data_root: Path) -> str:
+    sha = {name: hashlib.sha256(blob).hexdigest() for name, blob in files.items()}
+    return f'''# rehearsal: toy sizes, downloads from 127.0.0.1 (inserted by tests/test_finale_rehearsal.py)
+import dataclasses
+import esrgan_lib.checkpoint.pretrained as _pretrained
+import esrgan_lib.data as _data
+import esrgan_lib.data.benchmarks as _benchmarks
+import esrgan_lib.losses as _losses
+from esrgan_lib.data import sample_images as _photos
+
+os.environ["ESRGAN_DATA"] = {str(data_root)!r}
+_benchmarks.DIV2K_BASE_URL = {url!r}
+_benchmarks.DIV2K_FILES["train"] = (
+    "DIV2K_train_HR.zip", {len(files["DIV2K_train_HR.zip"])}, {sha["DIV2K_train_HR.zip"]!r})
+for _name in ("esrgan_psnr_x4", "esrgan_x4"):
+    _pretrained.PRETRAINED[_name] = dataclasses.replace(
+        _pretrained.PRETRAINED[_name], filename=f"{{_name}}.pth", url={url!r} + "/psnr.pth",
+        sha256={sha["psnr.pth"]!r})
+_pretrained.cache_dir = lambda: __import__("pathlib").Path({str(data_root / "weights")!r})
+
+
+def _no_vgg(download=True):
+    raise RuntimeError("rehearsal: no VGG19 download")
+
+
+_losses.imagenet_vgg19_path = _no_vgg
+_data.load_benchmark = lambda name, download=False: dict(
+    zip(["baby", "butterfly"], _photos(["astronaut", "coffee"])))
+TrainConfig.colab_t4 = classmethod(lambda cls, **kw: cls.smoke(**kw))
+SETTINGS.update(steps=4, log_every=1, val_every=2, checkpoint_every=2, budget_min=1)
+'''
+
+
+@pytest.mark.slow
+def test_notebook_09_gpu_profile_runs_end_to_end_on_cpu(tmp_path):
+    from nbclient import NotebookClient
+
+    files = {"DIV2K_train_HR.zip": _div2k_zip(), "psnr.pth": _tiny_psnr_weights()}
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    settings = next(k for k, c in enumerate(nb.cells) if c.cell_type == "code" and "SETTINGS = {" in c.source)
+    with LocalServer({f"/{name}": blob for name, blob in files.items()}) as server:
+        patch = _patch_cell(server.url, files, tmp_path / "data")
+        nb.cells.insert(settings + 1, nbformat.v4.new_code_cell(patch))
+        nb.cells.insert(0, nbformat.v4.new_code_cell(GPU_PROFILE_ON_CPU))
+        env = {**os.environ, "ESRGAN_PROFILE": "gpu", "OMP_NUM_THREADS": "1"}
+        client = NotebookClient(nb, timeout=900, kernel_name="python3",
+                                resources={"metadata": {"path": str(tmp_path)}})
+        old = dict(os.environ)
+        os.environ.update(env)
+        try:
+            client.execute()
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    text = "\n".join(o.get("text", "") for o in outputs)
+    assert "profile: gpu" in text
+    assert "DIV2K_train_HR_shards" in text                      # trained on the decoded DIV2K
+    assert "esrgan_psnr_x4.pth" in text                         # started from the downloaded PSNR weights
+    assert "TFLOP" in text                                       # the FLOP estimate was stated
+    run = tmp_path / "runs" / "09_ragan_gpu"
+    assert (run / "generator.safetensors").is_file()
+    assert len(list((tmp_path / "data" / "DIV2K_train_HR_shards").glob("*.hr.npy"))) == 3
+    assert "'your ESRGAN':" in text and "ESRGAN (paper's weights)" in text  # the final comparison ran
