@@ -102,7 +102,7 @@ class TrainConfig:
     perceptual_before_activation: bool = True
     perceptual_criterion: str = "l1"
     vgg_weights: str | None = "imagenet"  # "imagenet" | path | None (RANDOM VGG: code tests only)
-    discriminator: str = "vgg"  # "vgg" (seed/SRGAN, HR >= 96) | "vgg128" (BasicSR, HR 128 or 256)
+    discriminator: str = "vgg"  # "vgg" (giakou4/gans README, SRGAN; HR >= 96) | "vgg128" (BasicSR: 128/256)
     d_batch_norm: bool = False  # "vgg" only; never with wgan-gp
     d_nf: int = 64  # "vgg128" only
 
