@@ -158,3 +158,11 @@ def test_set_course_url_restores_a_drifted_notebook(tmp_path):
     assert _code(nb)[0].source == setup_cell()
     assert badge_url(copy.name) in nb.cells[0].source and "old-fork" not in copy.read_text()
     assert tool.update_notebook(copy) is False  # idempotent
+
+
+def test_no_cell_has_outputs_it_was_not_run_for(notebook):
+    """nbval refuses a code cell that has outputs but no execution count (outputs pasted in by hand)."""
+    path, nb = notebook
+    code = [(k, c) for k, c in enumerate(nb.cells) if c.cell_type == "code"]
+    pasted = [k for k, c in code if c.outputs and c.execution_count is None]
+    assert not pasted, f"{path.name}: cells {pasted} have outputs but were never run; re-execute the notebook"

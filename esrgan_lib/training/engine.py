@@ -203,7 +203,7 @@ class Trainer:
         numbers (a host sync: for notebooks and tests; ``fit`` syncs only on logged steps)."""
         terms = self._step(lr_batch, hr_batch)
         self._raise_if_diverged(self.monitor.read(reset=False))
-        return {k: float(v) for k, v in terms.items()}
+        return {k: float(v.detach()) for k, v in terms.items()}
 
     # -- the loop ---------------------------------------------------------------------------------
     def fit(self, steps: int | None = None) -> Path | None:
