@@ -73,14 +73,26 @@ def _pad_to_multiple(x: torch.Tensor, m: int) -> torch.Tensor:
     return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
+def _model_properties(model) -> dict:
+    """``scale`` (0: unknown), ``multiple`` and ``in_ch`` of ``model``: from its spec in the model registry,
+    else (any other module mapping images to images) from its attributes."""
+    from .models import registry
+
+    try:
+        return registry.inference_properties(model)
+    except (TypeError, AttributeError):
+        return {"scale": int(getattr(model, "scale", 0)), "multiple": int(getattr(model, "min_multiple", 1)),
+                "in_ch": int(getattr(model, "in_ch", 3))}
+
+
 class _Runner:
     """Moves inputs to the device and runs the model under the chosen precision."""
 
     def __init__(self, model, device, precision, channels_last):
         self.model, self.device, self.precision = model, device, precision
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.scale = int(getattr(model, "scale", 1))
-        self.multiple = int(getattr(model, "min_multiple", 1))
+        props = _model_properties(model)
+        self.scale, self.multiple = props["scale"] or 1, props["multiple"]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, h, w) CPU float, h and w multiples of ``multiple`` -> (B, C', h*s, w*s) CPU float32."""
@@ -218,7 +230,8 @@ def _check_tiling(tile, tile_pad, batch_tiles) -> None:
 
 def _upscale(model, image, *, tile, tile_pad, precision, device, batch_tiles, channels_last, alpha, scale,
              progress):
-    model_scale = int(getattr(model, "scale", 0))
+    props = _model_properties(model)
+    model_scale = props["scale"]
     if scale is not None and scale != model_scale:
         raise ValueError(f"asked for x{scale} but the model upscales x{model_scale}")
     if alpha not in ("bicubic", "model"):
@@ -230,7 +243,7 @@ def _upscale(model, image, *, tile, tile_pad, precision, device, batch_tiles, ch
         raise ValueError(f"empty image: {h}x{w} pixels")
     if h < MIN_SIZE or w < MIN_SIZE:
         raise ValueError(f"image is {h}x{w} pixels; upscale needs at least {MIN_SIZE}x{MIN_SIZE}")
-    in_ch = int(getattr(model, "in_ch", 3))
+    in_ch = props["in_ch"]
     n_colour = {1: 1, 2: 1, 3: 3, 4: 3}.get(c)
     if n_colour is None or n_colour not in (in_ch, 1):
         raise ValueError(

@@ -224,3 +224,14 @@ def test_nan_input_is_refused(rrdb):
 def test_bad_tiling_numbers(rrdb, kwargs, match):
     with pytest.raises(ValueError, match=match):
         upscale(rrdb, np.zeros((6, 6, 3), np.uint8), tile=kwargs.pop("tile", 4), **kwargs)
+
+
+def test_upscale_takes_a_registered_models_properties_from_its_spec(monkeypatch):
+    """Scale, input multiple and channels come from the model registry (one place), not attribute guesses."""
+    from esrgan_lib.models import RRDBNet, registry
+
+    model = RRDBNet(3, 3, nf=4, nb=1, gc=4).eval()
+    fake = {"scale": 2, "multiple": 1, "in_ch": 3, "out_ch": 3}
+    monkeypatch.setattr(registry, "inference_properties", lambda m: fake)
+    with pytest.raises(ValueError, match="scale mismatch"):
+        upscale(model, np.zeros((16, 16, 3), np.uint8))
