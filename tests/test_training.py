@@ -651,3 +651,17 @@ def test_resume_never_starts_from_a_non_finite_checkpoint(tmp_path, capsys):
     save_checkpoint_slot({"step": 5, "generator": {"w": torch.full((2,), float("nan"))}}, tmp_path)
     state, path = load_latest_checkpoint(tmp_path)
     assert state["step"] == 4 and "not finite" in capsys.readouterr().out
+
+
+def test_psnr_stage_with_mse_minimises_the_mean_squared_error(tmp_path):
+    """SRResNet's stage 1 (SRGAN paper): ``pixel_criterion="mse"`` logs and minimises the MSE, not L1."""
+    c = smoke(tmp_path, arch="srresnet", pixel_criterion="mse", steps=2, log_every=1, val_every=2)
+    trainer = make_trainer(c)
+    lr_b, hr_b = next(iter(torch.utils.data.DataLoader(trainer.dataset, batch_size=c.batch_size)))
+    with torch.no_grad():
+        expected = torch.nn.functional.mse_loss(trainer.generator(lr_b), hr_b).item()
+    logs = trainer.train_step(lr_b, hr_b)
+    assert set(logs) == {"mse"}
+    assert logs["mse"] == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="pixel_criterion"):
+        smoke(tmp_path, pixel_criterion="l2")

@@ -51,6 +51,11 @@ class ArchSpec:
     input_multiple: Callable[[Mapping], int] | None = None
     extra: Mapping = field(default_factory=dict)
 
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The keyword options of the constructor, in order (what ``build`` passes on)."""
+        return tuple(n for n in inspect.signature(self.cls.__init__).parameters if n != "self")
+
     def build(self, **options) -> nn.Module:
         """``cls(**options)`` keeping only the keyword arguments the constructor takes."""
         params = inspect.signature(self.cls.__init__).parameters

@@ -82,6 +82,7 @@ class TrainConfig:
     seed: int = 0
 
     # optimisation
+    pixel_criterion: str = "l1"  # "l1" (ESRGAN) | "mse" (SRGAN's SRResNet): stage psnr's loss, gan's pixel term
     steps: int = 1_000_000
     lr_g: float = 2e-4
     lr_d: float = 1e-4
@@ -181,6 +182,7 @@ class TrainConfig:
             discriminator=DISCRIMINATORS,
             precision=("auto", "bf16", "fp16", "fp32"),
             perceptual_criterion=("l1", "mse"),
+            pixel_criterion=("l1", "mse"),
         )
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -158,12 +158,13 @@ class Trainer:
         with autocast(r.device, r.precision):
             sr = r.train_model(lr_batch)  # (B, 3, s h, s w)
             terms = {}
+            pixel_loss = F.mse_loss if c.pixel_criterion == "mse" else F.l1_loss
             if self.recipe is None:
-                terms["l1"] = F.l1_loss(sr.float(), hr_batch)
+                terms[c.pixel_criterion] = pixel_loss(sr.float(), hr_batch)
             else:
                 r.discriminator.requires_grad_(False)  # generator step: D frozen
                 if c.pixel_weight > 0:
-                    terms["l_pix"] = c.pixel_weight * F.l1_loss(sr.float(), hr_batch)
+                    terms["l_pix"] = c.pixel_weight * pixel_loss(sr.float(), hr_batch)
                 if r.perceptual is not None:
                     terms["l_percep"] = c.perceptual_weight * r.perceptual(sr, hr_batch).float()
                 terms["l_g_gan"] = c.adversarial_weight * self.recipe.generator_loss(

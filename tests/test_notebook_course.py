@@ -1,0 +1,38 @@
+"""``esrgan_lib.notebook.course``: the notebooks' one call for finding Set5/Set14."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from esrgan_lib.notebook import course_benchmark, course_data_root
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def test_nothing_found_offline_gives_none(tmp_path, monkeypatch):
+    monkeypatch.setenv("ESRGAN_DATA", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    assert course_data_root("Set5") is None
+    assert course_benchmark("Set5", download=False) is None
+
+
+def test_the_data_root_is_searched_first(tmp_path, monkeypatch):
+    (tmp_path / "cache" / "Set5").mkdir(parents=True)
+    (tmp_path / "repo" / "shared" / "data" / "Set5").mkdir(parents=True)
+    monkeypatch.setenv("ESRGAN_DATA", str(tmp_path / "cache"))
+    assert course_data_root("Set5", start=tmp_path / "repo" / "notebooks") == tmp_path / "cache"
+    shutil.rmtree(tmp_path / "cache")
+    found = course_data_root("Set5", start=tmp_path / "repo" / "notebooks")
+    assert found == tmp_path / "repo" / "shared" / "data"
+
+
+@pytest.mark.skipif(not (SHARED / "Set5").is_dir(), reason="no ../shared/data/Set5 beside the repository")
+def test_set5_from_the_shared_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("ESRGAN_DATA", str(tmp_path / "cache"))
+    monkeypatch.chdir(SHARED.parents[1])  # the folder holding shared/ (and the repository)
+    images = course_benchmark("Set5", download=False)
+    assert sorted(images) == ["baby", "bird", "butterfly", "head", "woman"]
+    assert images["baby"].shape == (512, 512, 3)
