@@ -82,7 +82,7 @@ class TrainConfig:
     seed: int = 0
 
     # optimisation
-    pixel_criterion: str = "l1"  # "l1" (ESRGAN) | "mse" (SRGAN's SRResNet): stage psnr's loss, gan's pixel term
+    pixel_criterion: str = "l1"  # "l1" (ESRGAN) | "mse" (SRResNet): stage psnr loss, stage gan pixel term
     steps: int = 1_000_000
     lr_g: float = 2e-4
     lr_d: float = 1e-4
