@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from esrgan_lib.notebook import course_benchmark, course_data_root
+from esrgan_lib.notebook import course_benchmark, course_data_root, runs_root
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -36,3 +36,28 @@ def test_set5_from_the_shared_folder(tmp_path, monkeypatch):
     images = course_benchmark("Set5", download=False)
     assert sorted(images) == ["baby", "bird", "butterfly", "head", "woman"]
     assert images["baby"].shape == (512, 512, 3)
+
+
+def test_runs_root_outside_colab_is_a_local_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(__import__("sys").modules, "google.colab", raising=False)
+    assert runs_root(use_drive=True) == Path("runs") and (tmp_path / "runs").is_dir()
+
+
+def test_runs_root_on_colab_mounts_drive(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    import esrgan_lib.notebook.course as course
+
+    mounted = []
+    colab = types.ModuleType("google.colab")
+    colab.drive = types.SimpleNamespace(mount=mounted.append)
+    google = types.ModuleType("google")
+    google.colab = colab
+    monkeypatch.setitem(sys.modules, "google", google)
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setattr(course, "DRIVE_RUNS", tmp_path / "drive" / "runs")
+    assert runs_root(use_drive=True) == tmp_path / "drive" / "runs" and mounted == ["/content/drive"]
+    monkeypatch.chdir(tmp_path)
+    assert runs_root(use_drive=False) == Path("runs") and mounted == ["/content/drive"]

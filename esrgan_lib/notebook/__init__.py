@@ -2,7 +2,8 @@
 
 - ``esrgan_lib.notebook.display``: matplotlib helpers (``show_images``, ``zoom_crops``,
   ``plot_history``, ``LivePlot``, ``show_figure``), re-exported here.
-- ``esrgan_lib.notebook.course``: ``course_benchmark`` (Set5/Set14 wherever the course keeps them).
+- ``esrgan_lib.notebook.course``: ``course_benchmark`` (Set5/Set14 wherever the course keeps them),
+  ``runs_root`` (run folders: Google Drive on Colab).
 - ``esrgan_lib.notebook.widgets``: ipywidgets-based comparison widgets; imported on first use
   (``esrgan_lib.notebook.widgets``), so the display helpers work where ipywidgets is missing.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import importlib
 
 from . import display as display  # re-exported (see the note on __all__ below)
-from .course import course_benchmark, course_data_root
+from .course import course_benchmark, course_data_root, runs_root
 from .display import LivePlot, as_image, in_notebook, plot_history, show_figure, show_images, zoom_crops
 
 # ``display`` (the module) is importable as esrgan_lib.notebook.display but left out of __all__:
@@ -21,6 +22,7 @@ __all__ = [
     "widgets",
     "course_benchmark",
     "course_data_root",
+    "runs_root",
     "as_image",
     "in_notebook",
     "show_figure",

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["course_data_root", "course_benchmark"]
+__all__ = ["course_data_root", "course_benchmark", "runs_root", "DRIVE_RUNS"]
+
+DRIVE_RUNS = Path("/content/drive/MyDrive/esrgan-course/runs")  # Colab: run folders that outlive a session
 
 
 def course_data_root(name: str = "Set5", start: str | Path | None = None) -> Path | None:
@@ -39,3 +41,17 @@ def course_benchmark(name: str = "Set5", *, download: bool | None = None) -> dic
     if root is None and not download:
         return None
     return load_benchmark(name, root=root, download=download)
+
+
+def runs_root(use_drive: bool = True) -> Path:
+    """The folder that holds the notebooks' run folders (created): on Colab with ``use_drive``, Google
+    Drive's ``DRIVE_RUNS`` (mounting Drive asks the user once), so notebooks 05, 09 and 10 hand models
+    to each other across sessions; elsewhere ``runs/`` in the working directory."""
+    root = Path("runs")
+    if use_drive and "google.colab" in sys.modules:
+        from google.colab import drive
+
+        drive.mount("/content/drive")
+        root = DRIVE_RUNS
+    root.mkdir(parents=True, exist_ok=True)
+    return root
