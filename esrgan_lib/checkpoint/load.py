@@ -120,6 +120,9 @@ def load_generator(
     with torch.device(device):
         model = spec.build(**config)
     model.load_state_dict({k: v for k, v in sd.items() if k in expected}, strict=False)
-    # where it came from (the file's metadata; for ncnn: format, source, storage, description)
+    # where it came from: the file (``source``; None for a state dict) and its metadata (for ncnn: format,
+    # storage, description)
     model.metadata = {k: v for k, v in meta.items() if k not in (META_ARCH, META_CONFIG)}
+    from_file = not isinstance(path_or_state_dict, Mapping)
+    model.metadata["source"] = str(Path(path_or_state_dict).absolute()) if from_file else None
     return model.eval()

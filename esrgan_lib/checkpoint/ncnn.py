@@ -33,8 +33,8 @@ from .export import EXPORTERS
 from .io import FILE_READERS, META_ARCH, META_CONFIG, METADATA_READERS
 from .ncnn_graph import build_rrdbnet_graph, conv_shape, parse_rrdbnet_graph
 
-__all__ = ["read_ncnn", "write_ncnn", "ncnn_metadata", "packaged_ncnn_model", "describe_packaged",
-           "PACKAGED_NCNN_MODELS", "NcnnFormatError", "FP16_TAG", "FP32_TAG"]
+__all__ = ["read_ncnn", "write_ncnn", "writes_ncnn", "ncnn_metadata", "packaged_ncnn_model",
+           "describe_packaged", "PACKAGED_NCNN_MODELS", "NcnnFormatError", "FP16_TAG", "FP32_TAG"]
 
 FP16_TAG, FP32_TAG = 0x01306B47, 0
 
@@ -173,6 +173,11 @@ def _read_file(param: Path) -> tuple[dict, dict]:
     return sd, meta
 
 
+def writes_ncnn(model: nn.Module) -> bool:
+    """Whether ``write_ncnn`` can write ``model`` (an ``RRDBNet``: the graph ``ncnn_graph`` builds)."""
+    return isinstance(model, RRDBNet)
+
+
 def write_ncnn(model_or_state_dict: nn.Module | Mapping, path: str | os.PathLike, *,
                fp16: bool = False) -> Path:
     """Write an RRDBNet as ncnn ``.param`` + ``.bin`` (input blob ``"data"``, output ``"output"``).
@@ -188,7 +193,7 @@ def write_ncnn(model_or_state_dict: nn.Module | Mapping, path: str | os.PathLike
         from . import load_generator  # the package's key-format reader (imported late: it imports us)
 
         model = load_generator(model)
-    if not isinstance(model, RRDBNet):
+    if not writes_ncnn(model):
         raise TypeError(f"write_ncnn writes RRDBNet models, got {type(model).__name__}")
     config, sd = model.config, model.state_dict()
     text, keys = build_rrdbnet_graph(config)
