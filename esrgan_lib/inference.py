@@ -89,9 +89,12 @@ def _model_properties(model) -> dict:
 class _Runner:
     """The torch backend: moves inputs to the device and runs the model under the chosen precision.
 
-    A runner (this one, or ``inference_ncnn.NcnnRunner``) has ``scale``, ``multiple`` and
-    ``runner(x)``: (B, C, h, w) CPU float, h and w multiples of ``multiple`` -> (B, C', h*s, w*s) CPU
-    float32. ``_run`` does the padding and tiling for both."""
+    A runner (this one, or ``inference_ncnn.NcnnRunner``) has ``scale``, ``multiple``, ``max_pixels``
+    (the largest h * w one pass may take, None: any) and ``runner(x)``: (B, C, h, w) CPU float, h and w
+    multiples of ``multiple`` -> (B, C', h*s, w*s) CPU float32. ``_run`` does the padding and tiling for
+    both."""
+
+    max_pixels = None  # PyTorch's memory grows with the image like the output's; the caller tiles
 
     def __init__(self, model, device, precision, channels_last):
         self.model, self.device, self.precision = model, device, precision
@@ -104,6 +107,9 @@ class _Runner:
         with autocast(self.device, self.precision):
             y = self.model(x)
         return y.float().to("cpu")
+
+    def close(self) -> None:
+        """Called once the image is done (nothing to free here)."""
 
 
 def _call(runner, x: torch.Tensor) -> torch.Tensor:
@@ -119,14 +125,23 @@ def _call(runner, x: torch.Tensor) -> torch.Tensor:
 
 
 def _run(runner, x: torch.Tensor, tile, tile_pad, batch_tiles, progress) -> torch.Tensor:
-    """(B, C, H, W) -> (B, C', H*s, W*s): padded to ``runner.multiple``, in tiles when asked, cropped back."""
+    """(B, C, H, W) -> (B, C', H*s, W*s): padded to ``runner.multiple``, in tiles when asked (or when the
+    image is more than ``runner.max_pixels``), cropped back."""
     h, w = x.shape[-2:]
     x = _pad_to_multiple(x, runner.multiple)
+    if tile is None and runner.max_pixels is not None and x.shape[-2] * x.shape[-1] > runner.max_pixels:
+        tile = _tile_within(runner.max_pixels, tile_pad, runner.multiple)
     if tile is None or (tile >= x.shape[-2] and tile >= x.shape[-1]):
         y = _call(runner, x)
     else:
         y = _tiled(runner, x, tile, tile_pad, batch_tiles, progress)
     return y[..., : h * runner.scale, : w * runner.scale]
+
+
+def _tile_within(max_pixels: int, tile_pad: int, m: int) -> int:
+    """The largest tile (a multiple of ``m``) whose padded square has at most ``max_pixels`` pixels."""
+    pad = math.ceil(tile_pad / m) * m
+    return max(m, (math.isqrt(max_pixels) - 2 * pad) // m * m)
 
 
 def _tiled(runner, x, tile, tile_pad, batch_tiles, progress) -> torch.Tensor:
@@ -313,14 +328,23 @@ def _upscale(model, image, *, tile, tile_pad, precision, device, batch_tiles, ch
         out = _run(runner, inp, tile, tile_pad, batch_tiles, progress)
         return out.mean(1, keepdim=True) if grey else out
 
+    try:
+        return restore(_channels(through_model, x, n_colour, alpha, model_scale))
+    finally:
+        runner.close()
+
+
+def _channels(through_model, x: torch.Tensor, n_colour: int, alpha: str, s: int) -> torch.Tensor:
+    """Colour through the model; alpha (channel ``n_colour``, if any) bicubic, through the model or opaque."""
+    b, c, h, w = x.shape
     y = through_model(x[:, :n_colour])
     if c in (2, 4):
         a = x[:, n_colour:]
         if bool((a == 1).all()):
-            ya = torch.ones(b, 1, h * model_scale, w * model_scale)
+            ya = torch.ones(b, 1, h * s, w * s)
         elif alpha == "model":
             ya = through_model(a)
         else:
-            ya = F.interpolate(a, scale_factor=model_scale, mode="bicubic", align_corners=False)
+            ya = F.interpolate(a, scale_factor=s, mode="bicubic", align_corners=False)
         y = torch.cat([y, ya], 1)
-    return restore(y)
+    return y
