@@ -38,6 +38,12 @@ Tiles differ from the untiled result only where a tile's receptive field is cut 
 limit: with ``tile_pad=10`` and the random-weight models in the tests the difference is small
 (see ``tests/test_inference.py`` for the measured maximum and PSNR; trained models behave alike).
 
+Backends (``backend=``): ``"torch"`` runs the model with PyTorch; ``"ncnn"`` exports an RRDBNet once to
+ncnn's format and runs Tencent's ncnn runtime (``esrgan_lib.inference_ncnn``: the cache, the options, its
+memory); ``"auto"`` (default) is ncnn on a CPU when it can run the model, torch otherwise (``pick_backend``).
+Both go through the same image handling here: a runner turns (B, C, h, w) float batches into upscaled
+ones, and everything above (kinds, channels, padding, tiles) is shared.
+
 Precision: ``"auto"`` follows ``esrgan_lib.runtime.pick_precision`` (fp32 on CPUs without bf16
 units, bf16 on AMX/AVX512-BF16 CPUs and Ampere+ GPUs, fp16 on older GPUs); ``"fp16"`` on a CPU
 falls back with a warning instead of failing with "Half not implemented". The model runs in

@@ -166,11 +166,14 @@ def _beside(model: nn.Module) -> Path | None:
 
 def export_location(model: nn.Module) -> Path:
     """The ``.param`` path where the export of ``model``'s current weights is (or will be) cached."""
-    key = weights_sha256(model)[:16]
-    src = _beside(model)
+    return _location(model, weights_sha256(model))
+
+
+def _location(model: nn.Module, key: str, *, beside: bool = True) -> Path:
+    src = _beside(model) if beside else None
     if src is not None:
-        return src.parent / f"{src.stem}.ncnn-{key}.param"
-    return _cache_root() / f"{registry.spec_of(model).name}-{key}.param"
+        return src.parent / f"{src.stem}.ncnn-{key[:16]}.param"
+    return _cache_root() / f"{registry.spec_of(model).name}-{key[:16]}.param"
 
 
 def _file_sha256(path: Path) -> str:
@@ -225,21 +228,21 @@ def _prune(folder: Path, pattern: str, keep: int) -> None:
 
 def _ensure_export(model: nn.Module, key: str) -> Path:
     """The ``.param`` of a valid cache entry for ``model`` (``key`` its weights' hash), exported if needed."""
-    param = export_location(model)
+    param = _location(model, key)
     why = _damage(param, key)
     if why is None:
         with contextlib.suppress(OSError):  # mark as recently used (a read-only cache still works)
             os.utime(param.with_suffix(".json"))
         return param
     if why != "missing":
-        warnings.warn(f"{param}: the cached ncnn export was damaged ({why}); rebuilt it", stacklevel=5)
+        warnings.warn(f"{param}: the cached ncnn export was damaged ({why}); rebuilt it", stacklevel=6)
     beside = param.parent != _cache_root()
     try:
         _write_entry(model, param, key)
     except OSError:
         if not beside:
             raise
-        param = _cache_root() / f"{registry.spec_of(model).name}-{key[:16]}.param"  # the folder refused
+        param = _location(model, key, beside=False)  # the folder refused the files
         if _damage(param, key) is not None:
             _write_entry(model, param, key)
         beside = False

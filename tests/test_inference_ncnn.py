@@ -284,6 +284,20 @@ def test_export_goes_beside_the_weights_file_else_to_the_user_cache(tmp_path, pr
 
 
 @needs_ncnn
+def test_a_folder_that_refuses_the_export_sends_it_to_the_user_cache(tmp_path, private_cache):
+    path = save_generator(_rrdb(), tmp_path / "mine.safetensors")
+    model = load_generator(path, device="cpu")
+    beside = inference_ncnn.export_location(model)
+    beside.with_suffix(".bin").mkdir()  # the .bin cannot be written there
+    x = torch.rand(3, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the blocked entry is reported as damaged
+        out = upscale(model, x, backend="ncnn")
+    assert inference_ncnn._LOADED[model].param.parent == private_cache
+    assert _psnr(out, upscale(model, x, backend="torch")) >= _ncnn_bound()
+
+
+@needs_ncnn
 def test_the_user_cache_keeps_only_the_newest_exports(private_cache):
     x = torch.rand(3, 8, 8)
     for seed in range(inference_ncnn.CACHE_KEEP + 3):
