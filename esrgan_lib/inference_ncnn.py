@@ -52,6 +52,7 @@ from torch import nn
 from ._atomic import atomic_path
 from .checkpoint import pretrained
 from .checkpoint.ncnn import write_ncnn, writes_ncnn
+from .data.download import sha256sum
 from .models import registry
 
 __all__ = ["NcnnRunner", "available", "check_supported", "supports", "weights_sha256", "export_location",
@@ -176,14 +177,6 @@ def _location(model: nn.Module, key: str, *, beside: bool = True) -> Path:
     return _cache_root() / f"{registry.spec_of(model).name}-{key[:16]}.param"
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _damage(param: Path, key: str) -> str | None:
     """Why the cache entry at ``param`` cannot be used ("missing" when it is simply not there), or None."""
     bin_, manifest = param.with_suffix(".bin"), param.with_suffix(".json")
@@ -194,7 +187,7 @@ def _damage(param: Path, key: str) -> str | None:
         if info.get("format") != EXPORT_FORMAT or info.get("weights_sha256") != key:
             return f"{manifest.name} is for other weights or another export format"
         for path, field in ((param, "param_sha256"), (bin_, "bin_sha256")):
-            if _file_sha256(path) != info.get(field):
+            if sha256sum(path) != info.get(field):
                 return f"{path.name} does not match its SHA-256 in {manifest.name}"
     except (OSError, ValueError, AttributeError) as e:
         return f"{type(e).__name__}: {e}"
@@ -206,7 +199,7 @@ def _write_entry(model: nn.Module, param: Path, key: str) -> None:
     write_ncnn(model, param)
     info = {"format": EXPORT_FORMAT, "weights_sha256": key, "config": model.config,
             "source": (getattr(model, "metadata", None) or {}).get("source"),
-            "param_sha256": _file_sha256(param), "bin_sha256": _file_sha256(param.with_suffix(".bin"))}
+            "param_sha256": sha256sum(param), "bin_sha256": sha256sum(param.with_suffix(".bin"))}
     with atomic_path(param.with_suffix(".json")) as tmp:
         tmp.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
 
@@ -281,7 +274,7 @@ def _load_net(param: Path, *, fp32: bool, vulkan: bool):
 
 @dataclass
 class _Loaded:
-    signature: tuple | None  # the weights' (data pointer, version) pairs when loaded
+    signature: tuple | None  # the weights' (object, data pointer, version) when loaded
     options: tuple  # (fp32, vulkan)
     net: object
     pools: tuple  # (blob, workspace) allocators
@@ -294,10 +287,10 @@ _LOADED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> _Lo
 
 
 def _signature(model: nn.Module) -> tuple | None:
-    """Where each weight lives and how often it was changed in place; None when PyTorch cannot say
-    (tensors made under ``inference_mode`` keep no version counter)."""
+    """Which tensor each weight is, where its data lives and how often it was changed in place; None when
+    PyTorch cannot say (tensors made under ``inference_mode`` keep no version counter)."""
     try:
-        return tuple((t.data_ptr(), t._version) for t in (*model.parameters(), *model.buffers()))
+        return tuple((id(t), t.data_ptr(), t._version) for t in (*model.parameters(), *model.buffers()))
     except RuntimeError:
         return None
 
