@@ -246,7 +246,6 @@ def set_schedule(opt, sched, base_lr: float, milestones, gamma: float, step: int
     sched.milestones, sched.gamma = Counter(milestones), gamma
     for group in opt.param_groups:
         group["initial_lr"], group["lr"] = base_lr, lr
-    sched._last_lr = [lr] * len(opt.param_groups)
 
 
 def _record_step(line: str) -> float:
