@@ -137,7 +137,7 @@ def test_training_checkpoint_without_ema_loads_the_generator(tmp_path):
 
 
 def test_cli_and_training_use_the_same_weights_of_a_checkpoint(tmp_path):
-    from esrgan_lib.training.builders import load_pretrained
+    from esrgan_lib.training.checkpoints import load_pretrained
 
     path, _, ema = _training_checkpoint(tmp_path)
     target = _tiny(seed=3)
