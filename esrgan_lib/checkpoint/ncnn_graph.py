@@ -11,15 +11,21 @@ dense block and each RRDB; ``conv_body`` plus the long skip; per x2 step a neare
 ``conv_up*`` (LeakyReLU); ``conv_hr`` (LeakyReLU); ``conv_last``. Scales 2 and 1 start with a
 pixel-unshuffle (``Reorg`` with mode 0, whose channel order is ``F.pixel_unshuffle``'s), as BasicSR's
 RRDBNet does.
+
+``GRAPHS`` names each chain this module knows; an architecture's ``ArchSpec.ncnn_graph`` names its own
+(``"rrdbnet"``), which is how ``esrgan_lib.checkpoint.ncnn`` finds the spec of what it reads or writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["MAGIC", "NcnnLayer", "parse_rrdbnet_graph", "build_rrdbnet_graph", "conv_shape"]
+from ..models.rrdbnet import unshuffle_factor, upsampling_steps
+
+__all__ = ["MAGIC", "NcnnLayer", "NcnnGraph", "GRAPHS", "parse_rrdbnet_graph", "build_rrdbnet_graph",
+           "conv_shape"]
 
 MAGIC = "7767517"
 _SLOPE = 0.2
@@ -244,7 +250,6 @@ def _config_from(convs: list, unshuffle: int, nb: int, scale: int) -> dict:
 # writing
 
 
-
 class _Builder:
     """Accumulates layers (type, name, inputs, outputs, params) and the conv keys in file order."""
 
@@ -293,7 +298,7 @@ class _Builder:
 
 def _build(config: Mapping) -> _Builder:
     nf, gc, nb = config["nf"], config["gc"], config["nb"]
-    unshuffle = {1: 4, 2: 2}.get(config["scale"], 1)
+    unshuffle = unshuffle_factor(config["scale"])
     g = _Builder()
     x = g.add("Input", [], "", "data")
     if unshuffle > 1:
@@ -310,8 +315,21 @@ def _build(config: Mapping) -> _Builder:
             feat = g.add("Eltwise", [xs[-1], feat], f"0=1 -23301=2,{0.2:e},{1.0:e}")
         feat = g.add("Eltwise", [feat, block_in], f"0=1 -23301=2,{0.2:e},{1.0:e}")
     feat = g.add("BinaryOp", [first, g.conv("conv_body", feat, nf, nf, act=False)], "0=0")
-    for u in range(1, (3 if config["scale"] == 8 else 2) + 1):
+    for u in range(1, upsampling_steps(config["scale"]) + 1):
         feat = g.conv(f"conv_up{u}", g.add("Interp", [feat], f"0=1 1={2.0:e} 2={2.0:e}"), nf, nf, act=True)
     feat = g.conv("conv_hr", feat, nf, nf, act=True)
     g.conv("conv_last", feat, nf, config["out_ch"], act=False, out="output")
     return g
+
+
+@dataclass(frozen=True)
+class NcnnGraph:
+    """One architecture's chain of ncnn layers: ``parse(path) -> (config, [(key prefix, conv layer)])``
+    checks a ``.param``; ``build(config) -> (.param text, conv key prefixes in .bin order)`` writes one."""
+
+    parse: Callable[[Path], tuple[dict, list]]
+    build: Callable[[Mapping], tuple[str, list[str]]]
+
+
+# chain name (an ArchSpec's ``ncnn_graph``) -> how it is read and written
+GRAPHS = {"rrdbnet": NcnnGraph(parse=parse_rrdbnet_graph, build=build_rrdbnet_graph)}

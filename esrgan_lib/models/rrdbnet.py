@@ -18,9 +18,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import rrdbnet_formats
-from .registry import ArchSpec, register
+from .registry import ArchSpec, SizeRequirements, register
 
-__all__ = ["ResidualDenseBlock", "RRDB", "RRDBNet", "default_init_weights", "count_parameters"]
+__all__ = ["ResidualDenseBlock", "RRDB", "RRDBNet", "default_init_weights", "count_parameters",
+           "unshuffle_factor", "upsampling_steps"]
 
 SUPPORTED_SCALES = (1, 2, 4, 8)
 
@@ -130,8 +131,8 @@ class RRDBNet(nn.Module):
         if scale not in SUPPORTED_SCALES:
             raise ValueError(f"RRDBNet supports scale in {SUPPORTED_SCALES}, got {scale}")
         self.in_ch, self.out_ch, self.nf, self.nb, self.gc, self.scale = in_ch, out_ch, nf, nb, gc, scale
-        self.unshuffle = _unshuffle_factor(scale)
-        self.num_up = 3 if scale == 8 else 2
+        self.unshuffle = unshuffle_factor(scale)
+        self.num_up = upsampling_steps(scale)
 
         self.conv_first = nn.Conv2d(in_ch * self.unshuffle**2, nf, 3, 1, 1)
         self.body = nn.Sequential(*[RRDB(nf, gc) for _ in range(nb)])
@@ -187,18 +188,28 @@ class RRDBNet(nn.Module):
         return f"scale={self.scale}, nb={self.nb}, nf={self.nf}, gc={self.gc}"
 
 
-def _unshuffle_factor(scale: int) -> int:
+def unshuffle_factor(scale: int) -> int:
     """Pixel-unshuffle factor of the input (BasicSR's convention): 4 for x1, 2 for x2, else 1."""
     return {1: 4, 2: 2}.get(scale, 1)
+
+
+def upsampling_steps(scale: int) -> int:
+    """Nearest x2 + conv steps after the trunk: 3 for x8, else 2 (x1 and x2 unshuffle first)."""
+    return 3 if scale == 8 else 2
+
+
+def _size_requirements(config) -> SizeRequirements:
+    """x1 and x2 pixel-unshuffle the input by 4 and 2: its sides must be (at least and) multiples of that."""
+    factor = unshuffle_factor(int(config["scale"]))
+    return SizeRequirements(minimum=factor, multiple_of=factor)
 
 
 register(ArchSpec(
     name="rrdbnet", cls=RRDBNet, role="generator", scales=SUPPORTED_SCALES,
     summary="ESRGAN's generator: residual-in-residual dense blocks, no BatchNorm (Wang et al. 2018)",
-    detect=rrdbnet_formats.detect, to_canonical=rrdbnet_formats.to_basicsr,
-    infer_config=rrdbnet_formats.infer_config,
-    input_multiple=lambda config: _unshuffle_factor(int(config.get("scale", 4))),
-    extra={"export_formats": rrdbnet_formats.FORMATS},
+    detect_keys=rrdbnet_formats.detect, to_canonical=rrdbnet_formats.to_basicsr,
+    infer_config=rrdbnet_formats.infer_config, size_requirements=_size_requirements,
+    key_formats=rrdbnet_formats.FORMATS, from_canonical=rrdbnet_formats.from_basicsr, ncnn_graph="rrdbnet",
 ))
 
 
