@@ -22,14 +22,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..models.rrdbnet import unshuffle_factor, upsampling_steps
+from ..models.rrdbnet import LRELU_SLOPE, RRDB, ResidualDenseBlock, unshuffle_factor, upsampling_steps
 
 __all__ = ["MAGIC", "NcnnLayer", "NcnnGraph", "GRAPHS", "parse_rrdbnet_graph", "build_rrdbnet_graph",
            "conv_shape"]
 
 MAGIC = "7767517"
-_SLOPE = 0.2
+_SLOPE = LRELU_SLOPE
 _LRELU = f" 9=2 -23310=1,{_SLOPE:e}"
+# the residual sums: 0.2 * block output + input (ResidualDenseBlock and RRDB, one scale each)
+_RDB_SUM = (ResidualDenseBlock.res_scale, 1.0)
+_RRDB_SUM = (RRDB.res_scale, 1.0)
 
 # ----------------------------------------------------------------------------------------------
 # the .param graph
@@ -129,11 +132,11 @@ class _Chain:
             raise self.refuse(f"a plain 3x3 convolution ({what}, LeakyReLU {act})", layer)
         return out, layer
 
-    def eltwise(self, what: str, a: str, b: str) -> str:
+    def eltwise(self, what: str, a: str, b: str, want: tuple[float, float]) -> str:
         layer = self.take("Eltwise", what, [a, b], ok=self.peek() is not None and self.peek().get(0, 1) == 1)
         coeffs = layer.array(1)
-        if len(coeffs) != 2 or abs(coeffs[0] - 0.2) > 1e-6 or abs(coeffs[1] - 1.0) > 1e-6:
-            raise self.refuse(f"Eltwise sum with coefficients 0.2, 1.0 ({what})", layer)
+        if len(coeffs) != 2 or any(abs(c - w) > 1e-6 for c, w in zip(coeffs, want)):
+            raise self.refuse(f"Eltwise sum with coefficients {want[0]}, {want[1]} ({what})", layer)
         return self.blob(layer.outputs[0])
 
     def concat(self, what: str, blobs: list[str]) -> str:
@@ -154,8 +157,8 @@ def _walk_trunk(chain: _Chain, feat: str, convs: list) -> tuple[str, int]:
                 out, layer = chain.conv(f"body.{nb}.rdb{k}.conv{j}", src, act=j < 5)
                 convs.append((f"body.{nb}.rdb{k}.conv{j}", layer))
                 xs.append(out)
-            x = chain.eltwise(f"body.{nb}.rdb{k} residual", xs[-1], x)
-        feat = chain.eltwise(f"body.{nb} residual", x, block_in)
+            x = chain.eltwise(f"body.{nb}.rdb{k} residual", xs[-1], x, _RDB_SUM)
+        feat = chain.eltwise(f"body.{nb} residual", x, block_in, _RRDB_SUM)
         nb += 1
     return feat, nb
 
@@ -296,6 +299,11 @@ class _Builder:
         return "\n".join(lines) + "\n"
 
 
+def _eltwise_sum(coeffs: tuple[float, float]) -> str:
+    """An ``Eltwise`` sum's parameters: op 1 (sum) with the coefficients array (key 1)."""
+    return f"0=1 -23301=2,{coeffs[0]:e},{coeffs[1]:e}"
+
+
 def _build(config: Mapping) -> _Builder:
     nf, gc, nb = config["nf"], config["gc"], config["nb"]
     unshuffle = unshuffle_factor(config["scale"])
@@ -312,8 +320,8 @@ def _build(config: Mapping) -> _Builder:
                 src = xs[0] if j == 1 else g.add("Concat", xs, "0=0")
                 cin, cout = nf + (j - 1) * gc, gc if j < 5 else nf
                 xs.append(g.conv(f"body.{i}.rdb{k}.conv{j}", src, cin, cout, act=j < 5))
-            feat = g.add("Eltwise", [xs[-1], feat], f"0=1 -23301=2,{0.2:e},{1.0:e}")
-        feat = g.add("Eltwise", [feat, block_in], f"0=1 -23301=2,{0.2:e},{1.0:e}")
+            feat = g.add("Eltwise", [xs[-1], feat], _eltwise_sum(_RDB_SUM))
+        feat = g.add("Eltwise", [feat, block_in], _eltwise_sum(_RRDB_SUM))
     feat = g.add("BinaryOp", [first, g.conv("conv_body", feat, nf, nf, act=False)], "0=0")
     for u in range(1, upsampling_steps(config["scale"]) + 1):
         feat = g.conv(f"conv_up{u}", g.add("Interp", [feat], f"0=1 1={2.0:e} 2={2.0:e}"), nf, nf, act=True)

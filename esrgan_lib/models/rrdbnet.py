@@ -21,9 +21,10 @@ from . import rrdbnet_formats
 from .registry import ArchSpec, SizeRequirements, register
 
 __all__ = ["ResidualDenseBlock", "RRDB", "RRDBNet", "default_init_weights", "count_parameters",
-           "unshuffle_factor", "upsampling_steps"]
+           "unshuffle_factor", "upsampling_steps", "LRELU_SLOPE"]
 
 SUPPORTED_SCALES = (1, 2, 4, 8)
+LRELU_SLOPE = 0.2  # every LeakyReLU of the generator (dense blocks, upsampling, conv_hr)
 
 
 @torch.no_grad()
@@ -66,7 +67,7 @@ class ResidualDenseBlock(nn.Module):
         self.conv3 = nn.Conv2d(nf + 2 * gc, gc, 3, 1, 1)
         self.conv4 = nn.Conv2d(nf + 3 * gc, gc, 3, 1, 1)
         self.conv5 = nn.Conv2d(nf + 4 * gc, nf, 3, 1, 1)
-        self.lrelu = nn.LeakyReLU(0.2, inplace=True)
+        self.lrelu = nn.LeakyReLU(LRELU_SLOPE, inplace=True)
         default_init_weights([self.conv1, self.conv2, self.conv3, self.conv4, self.conv5], 0.1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -143,7 +144,7 @@ class RRDBNet(nn.Module):
             self.conv_up3 = nn.Conv2d(nf, nf, 3, 1, 1)
         self.conv_hr = nn.Conv2d(nf, nf, 3, 1, 1)
         self.conv_last = nn.Conv2d(nf, out_ch, 3, 1, 1)
-        self.lrelu = nn.LeakyReLU(0.2, inplace=True)
+        self.lrelu = nn.LeakyReLU(LRELU_SLOPE, inplace=True)
 
     @property
     def config(self) -> dict:
