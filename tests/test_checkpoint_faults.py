@@ -53,6 +53,13 @@ def test_metadata_nb_disagreeing_with_blocks_is_refused(tmp_path):
         load_generator(path, device="cpu")
 
 
+def test_metadata_naming_an_option_the_class_lacks_is_refused(tmp_path):
+    path = save_generator(_tiny(scale=2), tmp_path / "g.safetensors")
+    _rewrite_metadata(path, scael=4)  # a typo once made a build silently ignore it
+    with pytest.raises(CheckpointError, match=r"g\.safetensors.*'scael'.*RRDBNet does not take"):
+        load_generator(path, device="cpu")
+
+
 def test_partial_checkpoint_missing_conv_last_is_a_clear_error(tmp_path):
     sd = {k: v for k, v in _tiny().state_dict().items() if not k.startswith("conv_last.")}
     with pytest.raises(CheckpointError, match="conv_last"):

@@ -3,6 +3,7 @@ and the device ``load_generator`` picks by default (issue 13)."""
 
 import dataclasses
 import hashlib
+import re
 
 import pytest
 import torch
@@ -36,7 +37,30 @@ def test_table_lists_the_published_weights_with_checksums():
     assert PRETRAINED["realesrgan_x4plus"].sha256.startswith("4fa0d38905f75ac0")
     for entry in PRETRAINED.values():
         assert entry.license and entry.training and entry.paper and entry.description
-        assert len(entry.sha256) in (8, 64) and int(entry.sha256, 16) >= 0
+        _check_checksum(entry)
+
+
+def _check_checksum(entry):
+    """``sha256`` is a full digest (64 hex digits) or, only where the file name publishes one, the hash
+    prefix in that name (BasicSR's ``name-<8 hex>.pth``, torch.hub's convention), which it must equal."""
+    named = re.search(r"-([0-9a-f]{8,})\.pth$", entry.filename)
+    if re.fullmatch(r"[0-9a-f]{64}", entry.sha256):
+        assert named is None or entry.sha256.startswith(named[1]), entry.name
+    else:
+        assert named is not None and entry.sha256 == named[1], entry.name
+
+
+@pytest.mark.parametrize("sha256, filename", [
+    ("ff704c3g", "ESRGAN_SRx4_DF2KOST_official-ff704c3g.pth"),  # not hex
+    ("ff704c30", "RealESRGAN_x4plus.pth"),  # a prefix the file name does not publish
+    ("ff704c31", "ESRGAN_SRx4_DF2KOST_official-ff704c30.pth"),  # disagrees with the name
+    ("0" * 64, "ESRGAN_SRx4_DF2KOST_official-ff704c30.pth"),
+    ("ff704c30" + "0" * 55, "RealESRGAN_x4plus.pth"),  # 63 digits
+])
+def test_checksum_check_refuses_bad_entries(sha256, filename):
+    entry = dataclasses.replace(PRETRAINED["esrgan_x4"], sha256=sha256, filename=filename)
+    with pytest.raises(AssertionError):
+        _check_checksum(entry)
 
 
 @pytest.fixture

@@ -81,7 +81,7 @@ def test_bad_weights_and_wrong_scale(tmp_path, inputs, weights, capsys):
     torch.save(VGGDiscriminator().state_dict(), tmp_path / "disc.pth")
     args = [str(inputs / "photo.jpg"), "-o", str(tmp_path / "out")]
     assert main(args + ["--weights", str(tmp_path / "disc.pth")]) == 2
-    assert "VGG/discriminator" in capsys.readouterr().err
+    assert "a VGGDiscriminator" in capsys.readouterr().err
     assert main(args + ["--weights", str(weights), "--scale", "4"]) == 2
     assert "x2 model" in capsys.readouterr().err
     assert main(args + ["--weights", str(tmp_path / "missing.pth")]) == 2
