@@ -32,7 +32,7 @@ from esrgan_lib.data import (
     to_uint8,
 )
 from esrgan_lib.data import benchmarks as bm
-from esrgan_lib.data.download import ChecksumError
+from esrgan_lib.download import ChecksumError
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_set5 = pytest.mark.skipif(not (DATA / "Set5").is_dir(), reason="shared Set5 copy not present")

@@ -69,9 +69,9 @@ def test_rerun_skips_finished_images_and_finishes_an_interrupted_run(tmp_path, m
     assert all(
         p.stat().st_mtime_ns == before[p.name] for p in dst.glob("*.png") if not p.name.startswith("im3")
     )
-    from esrgan_lib.data.headers import index_images
+    from esrgan_lib.data import list_images
 
-    paths, _ = index_images(dst)  # markers and temporary files are hidden from datasets
+    paths = list_images(dst, check="header")  # markers and temporary files are hidden from datasets
     assert all(p.name.startswith("im") and p.suffix == ".png" for p in paths)
 
 

@@ -28,13 +28,7 @@ from .io import FILE_READERS, CheckpointError, read_metadata, unwrap_state_dict
 from .keys import to_basicsr_keys
 from .load import load_generator
 from .ncnn import NcnnFormatError, packaged_ncnn_model, read_ncnn, write_ncnn
-from .pretrained import (
-    OFFICIAL_X4_SHA256_PREFIX,
-    OFFICIAL_X4_URL,
-    PRETRAINED,
-    download_official_esrgan,
-    download_pretrained,
-)
+from .pretrained import PRETRAINED, download_official_esrgan, download_pretrained
 
 __all__ = [
     "save_generator",
@@ -54,6 +48,4 @@ __all__ = [
     "read_ncnn",
     "write_ncnn",
     "NcnnFormatError",
-    "OFFICIAL_X4_URL",
-    "OFFICIAL_X4_SHA256_PREFIX",
 ]
