@@ -212,3 +212,33 @@ def test_connection_refused_does_not_claim_a_partial_file(tmp_path):
         fetch(f"http://127.0.0.1:{port}/x.bin", tmp_path / "x.bin", None, **FAST)
     assert "partial file" not in str(info.value) and "Nothing was downloaded" in str(info.value)
     assert not (tmp_path / "x.bin.part").exists()
+
+
+# ------------------------------------------------------------- issue 18: one fetch, hash prefixes
+
+
+def test_a_sha256_prefix_is_checked_like_a_full_digest(server, tmp_path):
+    url, prefix = f"{server.url}/file.bin", _sha(server.data)[:8]
+    dest = fetch(url, tmp_path / "f-prefix.bin", prefix.upper(), **FAST)
+    assert dest.read_bytes() == server.data
+    assert fetch(url, dest, prefix, **FAST) == dest and len(server.requests) == 1  # verified, not fetched
+    wrong = "00000000" if not prefix.startswith("00000000") else "11111111"
+    message = rf"file\.bin -> .*g\.bin: its sha256 does not start with {wrong}"
+    with pytest.raises(ChecksumError, match=message):
+        fetch(url, tmp_path / "g.bin", wrong, **FAST)
+    assert isinstance(ChecksumError("x"), ValueError)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f-prefix.bin"]  # nothing kept of the bad one
+
+
+@pytest.mark.parametrize("bad", ["abc", "not-hex!", "0" * 65, ""])
+def test_a_malformed_sha256_is_refused_before_any_request(server, tmp_path, bad):
+    with pytest.raises(ValueError, match="sha256 must be 8 to 64 hex digits"):
+        fetch(f"{server.url}/file.bin", tmp_path / "f.bin", bad, **FAST)
+    assert server.requests == [] and not any(tmp_path.iterdir())
+
+
+def test_errors_name_the_url_and_the_file(server, tmp_path):
+    with pytest.raises(DownloadError) as info:
+        fetch(f"{server.url}/missing.bin", tmp_path / "m.bin", None, **FAST)
+    message = str(info.value)
+    assert "\n" not in message and "missing.bin" in message and str(tmp_path / "m.bin") in message

@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 
 from esrgan_lib.checkpoint import save_generator
-from esrgan_lib.models import RRDBNet, VGGDiscriminator
 from esrgan_lib.img_util import read_image, save_image
+from esrgan_lib.models import RRDBNet, VGGDiscriminator
 from esrgan_lib.upscale import main
 
 
