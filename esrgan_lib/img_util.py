@@ -183,7 +183,8 @@ def _tiff_info(f: BinaryIO, path: Path) -> ImageInfo | None:
                        or page.dtype is None or page.dtype.kind not in "uif"):
             raise _Refused(f"{path}: a {page.dtype} TIFF with photometric {page.photometric.name} "
                            "is not supported (grey or RGB(A) samples only)")
-        dtype = np.dtype(np.float32 if page.dtype.kind == "f" else page.dtype if c == 2 else np.uint16)
+        integer = np.uint8 if page.dtype == np.uint8 else np.uint16  # _read_tiff clips other ints to uint16
+        dtype = np.dtype(np.float32 if page.dtype.kind == "f" else integer)
         return ImageInfo(page.imagewidth, page.imagelength, c, dtype, frames, "tiff")
 
 

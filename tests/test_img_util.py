@@ -272,7 +272,10 @@ def test_probe_shape_is_the_read_shape_for_rotated_and_transparent_files(tmp_pat
     palette = Image.new("P", (6, 2))
     palette.info["transparency"] = 0
     palette.save(tmp_path / "pal.png", transparency=0)
-    for name, shape in (("rot.jpg", (20, 12, 3)), ("trns16.png", (3, 4, 2)), ("pal.png", (2, 6, 4))):
+    ints = np.arange(60, dtype=np.int32).reshape(5, 6, 2) * 1000  # other integers are read as uint16
+    tifffile.imwrite(tmp_path / "i32.tif", ints, planarconfig="contig")
+    shapes = {"rot.jpg": (20, 12, 3), "trns16.png": (3, 4, 2), "pal.png": (2, 6, 4), "i32.tif": (5, 6, 2)}
+    for name, shape in shapes.items():
         info, arr = probe_image(tmp_path / name), read_image(tmp_path / name, rgb=False)
         assert info.shape == arr.shape == shape and info.dtype == arr.dtype, name
 
