@@ -278,16 +278,24 @@ def served(tmp_path):
 
 
 def test_official_download_checks_the_hash_prefix(tmp_path, served, monkeypatch):
+    import dataclasses
+
     url, payload, hits = served
-    monkeypatch.setattr(pretrained, "OFFICIAL_X4_URL", url)
+    digest = hashlib.sha256(payload).hexdigest()
+    wrong = "00000000" if not digest.startswith("00000000") else "11111111"
+
+    def publish(prefix):  # the esrgan_x4 entry, served here, with this published hash prefix
+        entry = dataclasses.replace(pretrained.PRETRAINED["esrgan_x4"], url=url, filename="weights.pth",
+                                    sha256=prefix)
+        monkeypatch.setitem(pretrained.PRETRAINED, "esrgan_x4", entry)
+
     cache = tmp_path / "cache"
-    monkeypatch.setattr(pretrained, "OFFICIAL_X4_SHA256_PREFIX", "00000000" if
-                        not hashlib.sha256(payload).hexdigest().startswith("00000000") else "11111111")
+    publish(wrong)
     with pytest.raises(ValueError, match="does not start with"):
         checkpoint.download_official_esrgan(cache, progress=False)
     assert not (cache / "weights.pth").exists()  # the bad file is removed
 
-    monkeypatch.setattr(pretrained, "OFFICIAL_X4_SHA256_PREFIX", hashlib.sha256(payload).hexdigest()[:8])
+    publish(digest[:8])
     path = checkpoint.download_official_esrgan(cache, progress=False)
     assert path == cache / "weights.pth" and path.read_bytes() == payload
     n = len(hits)

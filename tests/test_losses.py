@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import io
 import math
 import socket
 import threading
@@ -12,6 +13,7 @@ import threading
 import pytest
 import torch
 import torch.nn.functional as F
+from _http_server import LocalServer  # the local HTTP server used by the download tests
 from torch import nn
 from torchvision.models import vgg19
 
@@ -256,6 +258,37 @@ def test_imagenet_download_into_hub_cache(http_folder, empty_hub, monkeypatch):
     torch.testing.assert_close(loss.vgg[2].weight, conv2.weight)
     (root / good).unlink()  # now served from the cache, no network needed
     assert PerceptualLoss(layer="conv1_2").weights_source == "imagenet"
+
+
+def test_imagenet_download_resumes_and_leaves_the_socket_timeout_alone(empty_hub, monkeypatch):
+    conv1, conv2 = nn.Conv2d(3, 64, 3, padding=1), nn.Conv2d(64, 64, 3, padding=1)
+    state = {f"features.0.{k}": v for k, v in conv1.state_dict().items()}
+    state |= {f"features.2.{k}": v for k, v in conv2.state_dict().items()}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getvalue()
+    name = f"vgg19-{hashlib.sha256(payload).hexdigest()[:8]}.pth"  # torch hub's name-<sha256 prefix>
+    timeouts = []
+    monkeypatch.setattr(socket, "setdefaulttimeout", timeouts.append)
+    with LocalServer({f"/{name}": payload}) as srv:
+        monkeypatch.setattr(perceptual, "VGG19_FILENAME", name)
+        monkeypatch.setattr(perceptual, "VGG19_URL", f"{srv.url}/{name}")
+        empty_hub.mkdir(parents=True)
+        (empty_hub / f"{name}.part").write_bytes(payload[:1000])  # an interrupted earlier download
+        loss = PerceptualLoss(layer="conv1_2")
+        assert srv.requests == [(f"/{name}", "bytes=1000-")]  # esrgan_lib.download.fetch resumed it
+    assert sorted(p.name for p in empty_hub.iterdir()) == [name]
+    torch.testing.assert_close(loss.vgg[2].weight, conv2.weight)
+    assert timeouts == []  # the process-wide socket timeout is never changed
+
+
+def test_hr_with_nan_is_refused():
+    with pytest.warns(UserWarning):
+        loss = PerceptualLoss(layer="conv1_2", weights=None)
+    hr = torch.rand(1, 3, 8, 8)
+    hr[0, 1, 2, 3] = float("nan")
+    with pytest.raises(ValueError, match="hr: the image contains NaN"):
+        loss(torch.rand(1, 3, 8, 8), hr)
 
 
 # --- GAN objectives (expected values computed by hand with math) ------------------------------------

@@ -100,9 +100,19 @@ def test_download_to_a_file_path_and_unknown_names(tmp_path, served_table, monke
     path = download_pretrained("tiny", tmp_path / "x" / "mine.pth", progress=False)
     assert path == tmp_path / "x" / "mine.pth" and path.is_file()
     monkeypatch.setenv("ESRGAN_HOME", str(tmp_path / "home"))
-    assert download_pretrained("tiny", progress=False) == tmp_path / "home" / "tiny.pth"
+    assert download_pretrained("tiny", progress=False) == tmp_path / "home" / "weights" / "tiny.pth"
     with pytest.raises(ValueError, match="unknown pretrained weights 'nope'.*esrgan_x4"):
         download_pretrained("nope")
+
+
+def test_an_interrupted_download_is_resumed_and_checked(tmp_path, served_table):
+    srv, payload = served_table
+    dest = tmp_path / "cache"
+    dest.mkdir()
+    (dest / "tiny.pth.part").write_bytes(payload[:1000])  # what an interrupted run leaves
+    path = download_pretrained("tiny", dest, progress=False)
+    assert path.read_bytes() == payload and not (dest / "tiny.pth.part").exists()
+    assert srv.requests == [("/good.pth", "bytes=1000-")]  # only the rest was asked for
 
 
 def test_load_generator_defaults_to_the_best_device(monkeypatch):

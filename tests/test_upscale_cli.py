@@ -9,8 +9,14 @@ import torch
 from PIL import Image
 
 from esrgan_lib.checkpoint import save_generator
+from esrgan_lib.img_util import read_image, save_image
 from esrgan_lib.models import RRDBNet, VGGDiscriminator
-from esrgan_lib.upscale import main, read_image_any, save_image
+from esrgan_lib.upscale import main
+
+
+def read_image_any(path):
+    """The reader the command line uses: what the file holds (grey, alpha, 16 bits, float)."""
+    return read_image(path, rgb=False)
 
 
 @pytest.fixture(scope="module")

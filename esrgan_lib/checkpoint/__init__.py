@@ -31,13 +31,7 @@ from .io import FILE_READERS, CheckpointError, read_metadata
 from .keys import to_basicsr_keys
 from .load import load_generator
 from .ncnn import NcnnFormatError, packaged_ncnn_model, read_ncnn, write_ncnn
-from .pretrained import (
-    OFFICIAL_X4_SHA256_PREFIX,
-    OFFICIAL_X4_URL,
-    PRETRAINED,
-    download_official_esrgan,
-    download_pretrained,
-)
+from .pretrained import PRETRAINED, download_official_esrgan, download_pretrained
 
 __all__ = [
     "save_generator",
@@ -57,6 +51,4 @@ __all__ = [
     "read_ncnn",
     "write_ncnn",
     "NcnnFormatError",
-    "OFFICIAL_X4_URL",
-    "OFFICIAL_X4_SHA256_PREFIX",
 ]
