@@ -23,12 +23,13 @@ from .sampler import SeededBatchSampler
 __all__ = ["training_images", "subimage_folder", "dataset_repeat", "build_loader", "POLL_SECONDS"]
 
 POLL_SECONDS = 2.0  # how often a rank that has cut its share looks whether the others are done
-SUBIMAGE_SUFFIX = "_sub480"  # <data>_sub480: the tiles of esrgan_lib.data.prepare_subimages (480, step 240)
 
 
 def subimage_folder(folder: Path) -> Path:
-    """``<folder>_sub480``: where the sub-images of ``folder`` go."""
-    return folder.with_name(folder.name.rstrip("/") + SUBIMAGE_SUFFIX)
+    """``<folder>_sub480``: where the sub-images of ``folder`` go (``data.SUBIMAGE_SIZE`` tiles)."""
+    from ..data import SUBIMAGE_SIZE
+
+    return folder.with_name(f"{folder.name}_sub{SUBIMAGE_SIZE}")
 
 
 def training_images(config: TrainConfig, *, rank: int | None = None, world_size: int | None = None):
@@ -36,7 +37,7 @@ def training_images(config: TrainConfig, *, rank: int | None = None, world_size:
     folder, or with ``subimages`` its 480x480 tiles, cut here once for all ranks), else the
     scikit-image sample photos minus ``VAL_SAMPLE_NAMES``. ``rank``/``world_size``: torchrun's
     ``RANK``/``WORLD_SIZE`` by default."""
-    from ..data import SAMPLE_IMAGE_NAMES, prepare_subimages, sample_images
+    from ..data import SAMPLE_IMAGE_NAMES, SUBIMAGE_SIZE, prepare_subimages, sample_images
 
     if config.data is None:
         return sample_images([n for n in SAMPLE_IMAGE_NAMES if n not in VAL_SAMPLE_NAMES])
@@ -49,7 +50,8 @@ def training_images(config: TrainConfig, *, rank: int | None = None, world_size:
     world_size = int(os.environ.get("WORLD_SIZE", "1")) if world_size is None else world_size
     out = subimage_folder(folder)
     if rank == 0:
-        print(f"cutting {folder} into 480x480 sub-images in {out} ({world_size} process(es))", flush=True)
+        side = f"{SUBIMAGE_SIZE}x{SUBIMAGE_SIZE}"
+        print(f"cutting {folder} into {side} sub-images in {out} ({world_size} process(es))", flush=True)
     return prepare_subimages(folder, out, rank=rank, world_size=world_size, poll_s=POLL_SECONDS)
 
 
@@ -66,7 +68,7 @@ def build_loader(config: TrainConfig, images, dist: DistInfo, device: torch.devi
     from .. import data
 
     # a folder made by data.prepare_shards (uint8 arrays, LR precomputed) is read from memory maps
-    shards = isinstance(images, (str, Path)) and (Path(images) / f"index.x{config.scale}.json").is_file()
+    shards = isinstance(images, (str, Path)) and data.shard_index_path(images, config.scale).is_file()
     dataset = (data.ShardPatchDataset if shards else data.SRPatchDataset)(
         images, config.scale, config.hr_size, augment=True, color_augment=config.color_augment,
         seed=config.seed,
