@@ -92,7 +92,7 @@ def run_mode(args) -> dict:
         **roofline,
         "mode": args.mode,
         "precision": trainer.precision,
-        "channels_last": trainer.channels_last,
+        "channels_last": trainer.memory_format == torch.channels_last,
         "compile": config.compile,
         "seconds_per_iter": min(times),
         "mean_seconds": sum(times) / len(times),

@@ -1,10 +1,10 @@
 """Atomic file writes: write to a temporary file beside the target, then ``os.replace`` it.
 
 An interruption (Ctrl-C, a Colab disconnect, a full disk) leaves either the old file or the new one,
-never half a file. Used by checkpoints, exported generators and upscaled images.
+never half a file. Used by checkpoints, exported generators, upscaled images and prepared data.
 
 The temporary file is ``.<name>.<pid>.<random>.tmp`` in the target's folder: hidden, unique per
-writer, and ignored by ``esrgan_lib.data.list_images``. A process killed outright (SIGKILL, the
+writer, and ignored by ``esrgan_lib.img_util.list_images``. A process killed outright (SIGKILL, the
 OOM killer) cannot remove it; the next write to the same target removes such leftovers of
 writers that no longer run.
 """

@@ -13,10 +13,10 @@ How a model reaches ncnn:
 2. ``export_location(model)``: the cached export, ``<stem>.ncnn-<key16>.param`` / ``.bin`` / ``.json``
    beside the weights file the model was loaded from (``load_generator`` records it in
    ``model.metadata["source"]``) when that folder is writable and not part of an installed package,
-   else ``<cache>/ncnn/<arch>-<key16>.*`` in the user cache (``_cache_root()``, under
-   ``esrgan_lib.checkpoint.pretrained.cache_dir()``), which keeps the ``CACHE_KEEP`` most recently used
-   exports (``BESIDE_KEEP`` per weights file beside it). Written with ``checkpoint.write_ncnn`` (fp32
-   weights: exact) and atomically; the ``.json`` manifest, written last, holds the weights' hash and the
+   else ``<cache>/ncnn/<arch>-<key16>.*`` in the user cache (``_cache_root()``: ``ncnn/`` in
+   ``esrgan_lib.download.cache_home()``, ``$ESRGAN_HOME`` or ``~/.cache/esrgan_lib``), which keeps the
+   ``CACHE_KEEP`` most recently used exports (``BESIDE_KEEP`` per weights file beside it). Written with
+   ``checkpoint.write_ncnn`` (fp32 weights: exact) and atomically; the ``.json`` manifest, written last, holds the weights' hash and the
    SHA-256 of both files. An entry whose manifest is missing or whose files do not match it (truncated,
    damaged, a crash between writes) is rebuilt with a warning, never used.
 3. Loaded once per process: the ``ncnn.Net`` is kept with the model (a weak reference: it goes when the
@@ -50,9 +50,8 @@ import torch
 from torch import nn
 
 from ._atomic import atomic_path
-from .checkpoint import pretrained
 from .checkpoint.ncnn import write_ncnn, writes_ncnn
-from .data.download import sha256sum
+from .download import cache_home, sha256sum
 from .models import registry
 
 __all__ = ["NcnnRunner", "available", "check_supported", "supports", "weights_sha256", "export_location",
@@ -140,8 +139,8 @@ def weights_sha256(model: nn.Module) -> str:
 
 
 def _cache_root() -> Path:
-    """The user cache's folder for ncnn exports: ``esrgan_lib.checkpoint.pretrained.cache_dir() / "ncnn"``."""
-    return pretrained.cache_dir() / "ncnn"
+    """The user cache's folder for ncnn exports: ``ncnn/`` in ``esrgan_lib.download.cache_home()``."""
+    return cache_home() / "ncnn"
 
 
 def _writable(folder: Path) -> bool:

@@ -45,19 +45,10 @@ def default_device() -> torch.device:
 def cpu_has_bf16() -> bool:
     """True if this CPU has native bf16 matrix instructions (AMX-BF16 or AVX512-BF16).
 
-    Uses torch's own CPU feature probes; on CPUs without them bf16 matmuls are emulated and
-    slower than fp32, so ``auto`` stays in fp32 there.
+    Asks torch's CPU feature probes (``torch.cpu``); on CPUs without these units bf16 matmuls are
+    emulated and slower than fp32, so ``auto`` stays in fp32 there.
     """
-    cpu = getattr(torch._C, "_cpu", None)
-    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
-        fn = getattr(cpu, probe, None)
-        if fn is not None:
-            try:
-                if fn():
-                    return True
-            except Exception:  # pragma: no cover - very old torch builds
-                pass
-    return False
+    return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
 
 
 def pick_precision(device: torch.device | str, requested: str = "auto") -> str:
@@ -93,10 +84,7 @@ def pick_precision(device: torch.device | str, requested: str = "auto") -> str:
 def _cuda_has_bf16() -> bool:
     if not torch.cuda.is_available():
         return False
-    try:  # torch >= 2.4 can tell native bf16 from emulated
-        return torch.cuda.is_bf16_supported(including_emulation=False)
-    except TypeError:  # pragma: no cover - older torch
-        return torch.cuda.is_bf16_supported()
+    return torch.cuda.is_bf16_supported(including_emulation=False)  # native units only
 
 
 def autocast(device: torch.device | str, precision: str):

@@ -9,17 +9,23 @@ Examples::
     # DIV2K on a Colab T4, checkpoint folder on Google Drive, continue after a disconnect
     python -m esrgan_lib.train --preset colab_t4 --data /content/DIV2K_train_HR \\
         --out /content/drive/MyDrive/esrgan/psnr --resume
+    # SRGAN (Ledig et al.): SRResNet with MSE at HR 96, then VGG54 after ReLU + 1e-3 BCE GAN, BN discriminator
+    python -m esrgan_lib.train --preset colab_t4 --arch srresnet --stage psnr --out runs/srresnet
+    python -m esrgan_lib.train --preset colab_t4 --arch srresnet --stage gan --gan vanilla \\
+        --pretrained runs/srresnet --out runs/srgan --max-minutes 30
     # several GPUs / nodes: PyTorch's own launcher; --batch is the global batch
     torchrun --nproc_per_node=4 -m esrgan_lib.train --preset paper --data DF2K_HR --set subimages=true
 
 ``--set key=value`` overrides any ``TrainConfig`` field (converted to the field's type); see
-``esrgan_lib.training.config``. Settings are checked before anything is built or read.
+``esrgan_lib.training.config`` (and ``esrgan_lib.training.presets``: the presets, the GAN recipes and
+which value wins). Settings are checked before anything is built or read. ``--max-minutes`` stops
+cleanly once that much time has passed (checkpoint and generator written; continue with ``--resume``).
 
-Exit codes: 0 done; 2 invalid option or setting (one line naming the field, nothing trained);
-3 training diverged (a loss or the weights became NaN/Inf; names the last checkpoint actually
-written); 4 a problem found when starting or running: data, files, pretrained weights, devices (one
-line naming the file or field); 130 stopped by Ctrl-C or SIGTERM after saving a checkpoint (continue
-with ``--resume``).
+Exit codes: 0 done (or stopped by ``--max-minutes``); 2 invalid option or setting (one line naming the
+field, nothing trained); 3 training diverged (a loss or the weights became NaN/Inf; names the last
+checkpoint actually written); 4 a problem found when starting or running: data, files, pretrained
+weights, devices (one line naming the file or field); 130 stopped by Ctrl-C or SIGTERM after saving a
+checkpoint (continue with ``--resume``).
 """
 
 from __future__ import annotations
@@ -44,13 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--preset", choices=TrainConfig.PRESETS, default="cpu", help="named configuration (default cpu)"
     )
-    p.add_argument("--stage", choices=STAGES, default="psnr", help="psnr: L1 only; gan: ESRGAN/SRGAN stage 2")
+    p.add_argument("--stage", choices=STAGES, default="psnr",
+                   help="psnr: the pixel loss only (L1; MSE for srresnet in colab_t4/paper); gan: stage 2")
     p.add_argument("--arch", choices=ARCHS, default="rrdbnet", help="generator (srresnet for SRGAN)")
     p.add_argument(
         "--gan",
         choices=GANS,
         default="ragan",
-        help="ragan: ESRGAN paper; wgan-gp: the giakou4/gans ESRGAN README's recipe; vanilla: SRGAN",
+        help="ragan: ESRGAN paper; wgan-gp: the giakou4/gans ESRGAN README's recipe; vanilla: SRGAN "
+        "(with --arch srresnet)",
     )
     p.add_argument("--data", help="folder of HR training images (default: scikit-image sample photos)")
     p.add_argument(
@@ -61,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in <out>")
     p.add_argument("--steps", type=int, help="total iterations (overrides the preset)")
     p.add_argument("--batch", type=int, help="global batch size (split over torchrun processes)")
+    p.add_argument("--max-minutes", type=float, help="stop cleanly after this many minutes (checkpoint, "
+                   "export; validation and checkpoint writing count); continue with --resume")
     p.add_argument(
         "--set",
         dest="overrides",
@@ -100,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{key} = {value!r}")
         return 0
     try:
-        return run(config, resume=args.resume)
+        return run(config, resume=args.resume, max_minutes=args.max_minutes)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except TrainingDiverged as e:
@@ -111,14 +121,19 @@ def main(argv: list[str] | None = None) -> int:
         cleanup_distributed()
 
 
-def run(config: TrainConfig, *, resume: bool = False) -> int:
-    """Train ``config`` to the end and print a one-line summary (main process); returns 0."""
+def run(config: TrainConfig, *, resume: bool = False, max_minutes: float | None = None) -> int:
+    """Train ``config`` to the end (or for ``max_minutes``) and print a one-line summary (main process);
+    returns 0."""
     trainer = Trainer(config, resume=resume)
-    path = trainer.fit()
+    path = trainer.fit(max_seconds=None if max_minutes is None else 60 * max_minutes)
     if trainer.is_main:
         val = trainer.last_val
         extra = f"; validation Y-PSNR {val['psnr']:.2f} dB (bicubic {val['psnr_bicubic']:.2f})" if val else ""
-        print(f"done: {trainer.step} steps; EMA generator in {path}{extra}")
+        if trainer.step < config.steps:
+            print(f"stopped by --max-minutes at step {trainer.step} of {config.steps}; EMA generator in "
+                  f"{path}{extra}; continue with --resume")
+        else:
+            print(f"done: {trainer.step} steps; EMA generator in {path}{extra}")
     return EXIT_OK
 
 

@@ -14,8 +14,8 @@ input, the run stops with exit code 2 and names the clash. 16-bit inputs give 16
 TIFFs give float TIFFs; images with alpha keep it (PNG unless the input format holds alpha: PNG,
 WebP, TIFF). Animated GIFs and multi-page TIFFs use their first frame, with a warning.
 
-``read_image_any``/``save_image`` are the loader and saver used here: unlike
-``esrgan_lib.data.read_image`` (uint8 RGB for training) they keep grey, alpha, 16 bits and floats.
+Images are read with ``esrgan_lib.img_util.read_image(path, rgb=False)`` (grey, alpha, 16 bits and
+floats kept) and written with ``esrgan_lib.img_util.save_image``.
 """
 
 from __future__ import annotations
@@ -28,74 +28,17 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from . import img_util
-from ._atomic import atomic_path
-from .img_util import IMAGE_EXTENSIONS
+from .img_util import IMAGE_EXTENSIONS, read_image, save_image
 
-__all__ = ["main", "read_image_any", "save_image", "output_path", "IMAGE_EXTENSIONS"]
+__all__ = ["main", "output_path", "IMAGE_EXTENSIONS"]
 
 _ALPHA_EXTENSIONS = (".png", ".webp", ".tif", ".tiff")
 
 
 # ----------------------------------------------------------------------------------------------
-# image files keeping grey / alpha / 16 bit / float
-
-
-def read_image_any(path: str | os.PathLike) -> np.ndarray:
-    """Read an image keeping its channels and depth (``esrgan_lib.img_util.read_image``).
-
-    Returns uint8 or uint16 (float32 in [0, 1] for float TIFFs) ``(H, W)`` grey, ``(H, W, 2)``
-    grey+alpha, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA. Palette images become RGB(A); EXIF
-    orientation is applied. Raises ``ValueError`` naming the file if it is not a readable image
-    (truncated, not an image, too many pixels or channels).
-    """
-    try:
-        return img_util.read_image(path)
-    except ValueError as e:
-        reason = str(e).removeprefix(f"{path}: ")
-        raise ValueError(f"{path}: not a readable image ({reason})") from e
-
-
-def _write_png16(arr: np.ndarray, f) -> None:
-    import png
-
-    c = 1 if arr.ndim == 2 else arr.shape[2]
-    writer = png.Writer(arr.shape[1], arr.shape[0], greyscale=c in (1, 2), alpha=c in (2, 4), bitdepth=16)
-    writer.write(f, arr.reshape(arr.shape[0], -1))
-
-
-def save_image(arr: np.ndarray, path: str | os.PathLike) -> Path:
-    """Write a uint8/uint16/float array (layouts as ``read_image_any``) atomically; format from the suffix.
-
-    uint16 arrays are written as 16-bit PNG (``path`` must end in .png) or TIFF, float32 arrays
-    (values in [0, 1]) as float TIFF only.
-    """
-    path = Path(path)
-    ext = path.suffix.lower()
-    if arr.dtype.kind == "f" and ext not in (".tif", ".tiff"):
-        raise ValueError(f"{path}: float images are saved as .tif")
-    with atomic_path(path, make_parents=False) as tmp, open(tmp, "wb") as f:
-        if ext in (".tif", ".tiff"):
-            import tifffile
-
-            colour = arr.ndim == 3 and arr.shape[2] >= 3
-            contig = {"planarconfig": "contig"} if arr.ndim == 3 else {}
-            tifffile.imwrite(f, arr, photometric="rgb" if colour else "minisblack", **contig)
-        elif arr.dtype == np.uint16:
-            if ext != ".png":
-                raise ValueError(f"{path}: 16-bit images are saved as .png or .tif")
-            _write_png16(arr, f)
-        else:
-            img = Image.fromarray(arr[:, :, 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
-            fmt = Image.registered_extensions().get(ext)
-            if fmt is None:
-                raise ValueError(f"{path}: unknown image extension {ext!r}")
-            if fmt == "JPEG" and img.mode not in ("L", "RGB"):
-                img = img.convert("RGB")
-            img.save(f, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
-    return path
+# output names
 
 
 def output_path(src: Path, out_dir: Path, suffix: str, arr) -> Path:
@@ -248,7 +191,7 @@ def _upscale_one(model, src: Path, dest: Path | None, args) -> bool:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        arr = read_image_any(src)
+        arr = read_image(src, rgb=False)
     for w in caught:
         _say(f"esrgan-upscale: warning: {w.message}", sys.stderr)
     dest = dest or output_path(src, Path(args.output), args.suffix, arr)

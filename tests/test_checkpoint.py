@@ -58,6 +58,16 @@ def test_safetensors_round_trip_rebuilds_the_architecture(tmp_path, make):
     assert [p.name for p in tmp_path.iterdir()] == ["g.safetensors"]  # no temp file left
 
 
+def test_load_generator_can_return_the_descriptor(tmp_path):
+    model = _random_rrdbnet(scale=2, gc=8)
+    path = save_generator(model, tmp_path / "g.safetensors", {"iters": 7})
+    desc = load_generator(path, device="cpu", descriptor=True)
+    assert desc.name == "rrdbnet" and desc.config == model.config
+    assert (desc.scale, desc.in_ch, desc.out_ch, desc.size.multiple_of) == (2, 3, 3, 2)
+    assert desc.model.metadata == {"format": "pt", "iters": "7"} and not desc.model.training
+    assert torch.equal(_out(desc.model), _out(model))
+
+
 def test_interrupted_save_leaves_nothing(tmp_path, monkeypatch):
     import safetensors.torch
 
@@ -122,6 +132,33 @@ def test_exports_load_in_spandrel_with_equal_outputs(tmp_path, fmt, scale):
     assert torch.equal(_out(load_generator(path)), _out(model))  # and back into esrgan_lib
 
 
+def test_export_formats_are_the_registered_key_formats_and_ncnn(tmp_path):
+    from esrgan_lib.models import generator_spec
+
+    assert tuple(checkpoint.EXPORTERS) == (*generator_spec("rrdbnet").key_formats, "ncnn")
+    for fmt in ("basicsr", "official", "old"):
+        with pytest.raises(TypeError, match=f"format '{fmt}' exports RRDBNet models, got SRResNet"):
+            export_generator(SRResNet(nf=8, nb=1), tmp_path / f"{fmt}.pth", format=fmt)
+    with pytest.raises(ValueError, match="format must be one of 'basicsr', 'official', 'old', 'ncnn'"):
+        export_generator(_random_rrdbnet(), tmp_path / "x.pth", format="onnx")
+    with pytest.raises(TypeError, match="save_generator saves"):
+        save_generator(VGGDiscriminator(), tmp_path / "d.safetensors")
+    assert not list(tmp_path.iterdir())
+
+
+def test_basicsr_export_is_real_esrgans_layout(tmp_path):
+    model = _random_rrdbnet(scale=8)
+    obj = torch.load(export_generator(model, tmp_path / "g.pth"), weights_only=True)
+    assert list(obj) == ["params_ema"] and list(obj["params_ema"]) == list(model.state_dict())
+    assert checkpoint.to_basicsr_keys(obj).keys() == model.state_dict().keys()
+    old = torch.load(export_generator(model, tmp_path / "old.pth", format="old"), weights_only=True)
+    assert "model.0.weight" in old and "model.13.bias" in old  # x8: 3 upsampling convs, then the last two
+    back, want = checkpoint.to_basicsr_keys(old), model.state_dict()
+    assert back.keys() == want.keys() and all(torch.equal(v, want[k]) for k, v in back.items())
+    with pytest.raises(ValueError, match="SRResNet has no BasicSR key format"):
+        checkpoint.to_basicsr_keys(SRResNet(nf=8, nb=1).state_dict())
+
+
 def test_prefers_params_ema_and_strips_module_prefix(tmp_path):
     ema, raw = _random_rrdbnet(seed=1), _random_rrdbnet(seed=2)
     wrap = lambda m: {f"module.{k}": v for k, v in m.state_dict().items()}
@@ -143,7 +180,7 @@ def test_in_memory_state_dict_and_device():
 
 def test_discriminator_is_rejected_with_what_was_found(tmp_path):
     torch.save(VGGDiscriminator().state_dict(), tmp_path / "d.pth")
-    found = r"found 20 tensors with keys like features\.0\.weight.*VGG/discriminator"
+    found = r"found 20 tensors with keys like features\.0\.weight.*a VGGDiscriminator.*not a generator"
     with pytest.raises(ValueError, match=found):
         load_generator(tmp_path / "d.pth")
 
@@ -241,16 +278,24 @@ def served(tmp_path):
 
 
 def test_official_download_checks_the_hash_prefix(tmp_path, served, monkeypatch):
+    import dataclasses
+
     url, payload, hits = served
-    monkeypatch.setattr(pretrained, "OFFICIAL_X4_URL", url)
+    digest = hashlib.sha256(payload).hexdigest()
+    wrong = "00000000" if not digest.startswith("00000000") else "11111111"
+
+    def publish(prefix):  # the esrgan_x4 entry, served here, with this published hash prefix
+        entry = dataclasses.replace(pretrained.PRETRAINED["esrgan_x4"], url=url, filename="weights.pth",
+                                    sha256=prefix)
+        monkeypatch.setitem(pretrained.PRETRAINED, "esrgan_x4", entry)
+
     cache = tmp_path / "cache"
-    monkeypatch.setattr(pretrained, "OFFICIAL_X4_SHA256_PREFIX", "00000000" if
-                        not hashlib.sha256(payload).hexdigest().startswith("00000000") else "11111111")
+    publish(wrong)
     with pytest.raises(ValueError, match="does not start with"):
         checkpoint.download_official_esrgan(cache, progress=False)
     assert not (cache / "weights.pth").exists()  # the bad file is removed
 
-    monkeypatch.setattr(pretrained, "OFFICIAL_X4_SHA256_PREFIX", hashlib.sha256(payload).hexdigest()[:8])
+    publish(digest[:8])
     path = checkpoint.download_official_esrgan(cache, progress=False)
     assert path == cache / "weights.pth" and path.read_bytes() == payload
     n = len(hits)
@@ -258,12 +303,6 @@ def test_official_download_checks_the_hash_prefix(tmp_path, served, monkeypatch)
         warnings.simplefilter("error")
         assert checkpoint.download_official_esrgan(cache, progress=False) == path
     assert len(hits) == n  # verified copy reused, nothing fetched again
-
-
-def test_official_constants_match_reference():
-    assert checkpoint.OFFICIAL_X4_URL.endswith("/v0.1.1/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth")
-    assert checkpoint.OFFICIAL_X4_SHA256_PREFIX == "ff704c30"
-
 
 
 def test_read_metadata_of_a_pth_file_is_empty_not_an_error(tmp_path):

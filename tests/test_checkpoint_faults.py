@@ -53,6 +53,13 @@ def test_metadata_nb_disagreeing_with_blocks_is_refused(tmp_path):
         load_generator(path, device="cpu")
 
 
+def test_metadata_naming_an_option_the_class_lacks_is_refused(tmp_path):
+    path = save_generator(_tiny(scale=2), tmp_path / "g.safetensors")
+    _rewrite_metadata(path, scael=4)  # a typo once made a build silently ignore it
+    with pytest.raises(CheckpointError, match=r"g\.safetensors.*'scael'.*RRDBNet does not take"):
+        load_generator(path, device="cpu")
+
+
 def test_partial_checkpoint_missing_conv_last_is_a_clear_error(tmp_path):
     sd = {k: v for k, v in _tiny().state_dict().items() if not k.startswith("conv_last.")}
     with pytest.raises(CheckpointError, match="conv_last"):
@@ -137,7 +144,7 @@ def test_training_checkpoint_without_ema_loads_the_generator(tmp_path):
 
 
 def test_cli_and_training_use_the_same_weights_of_a_checkpoint(tmp_path):
-    from esrgan_lib.training.builders import load_pretrained
+    from esrgan_lib.training.checkpoints import load_pretrained
 
     path, _, ema = _training_checkpoint(tmp_path)
     target = _tiny(seed=3)

@@ -32,7 +32,7 @@ from esrgan_lib.data import (
     to_uint8,
 )
 from esrgan_lib.data import benchmarks as bm
-from esrgan_lib.data.download import ChecksumError
+from esrgan_lib.download import ChecksumError
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_set5 = pytest.mark.skipif(not (DATA / "Set5").is_dir(), reason="shared Set5 copy not present")
@@ -418,6 +418,33 @@ def test_default_root_follows_env(monkeypatch, tmp_path):
         load_benchmark("Set5")
     monkeypatch.delenv("ESRGAN_DATA")
     assert bm.default_data_root() == Path.home() / ".cache" / "esrgan_lib" / "datasets"
+
+
+def test_one_cache_root_for_weights_and_data(monkeypatch, tmp_path):
+    from esrgan_lib.checkpoint import pretrained
+
+    monkeypatch.delenv("ESRGAN_DATA", raising=False)
+    monkeypatch.setenv("ESRGAN_HOME", str(tmp_path / "home"))
+    assert bm.default_data_root() == tmp_path / "home" / "datasets"
+    assert pretrained.cache_dir() == tmp_path / "home" / "weights"
+    monkeypatch.setenv("ESRGAN_DATA", str(tmp_path / "mine"))  # data sets elsewhere, weights stay
+    assert bm.default_data_root() == tmp_path / "mine"
+    assert pretrained.cache_dir() == tmp_path / "home" / "weights"
+
+
+def test_an_interrupted_div2k_download_is_resumed(monkeypatch, tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("DIV2K_valid_HR/0801.png", _png_bytes(_rand_img(8, 8, seed=1)))
+    data = buf.getvalue()
+    entry = ("DIV2K_valid_HR.zip", len(data), hashlib.sha256(data).hexdigest())
+    monkeypatch.setitem(bm.DIV2K_FILES, "valid", entry)
+    (tmp_path / "DIV2K_valid_HR.zip.part").write_bytes(data[:100])
+    with LocalServer({"/DIV2K_valid_HR.zip": data}) as srv:
+        monkeypatch.setattr(bm, "DIV2K_BASE_URL", srv.url)
+        archive = download_div2k(tmp_path, "valid", extract=False, progress=False)
+        assert srv.requests == [("/DIV2K_valid_HR.zip", "bytes=100-")]
+    assert archive.read_bytes() == data
 
 
 def test_checksums_embedded_match_shared_sums():

@@ -11,8 +11,17 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from esrgan_lib.data import SRPatchDataset, read_image
-from esrgan_lib.data.headers import image_size, index_images
+from esrgan_lib.data import SRPatchDataset, list_images, read_image
+from esrgan_lib.img_util import probe_image
+
+
+def image_size(path):
+    return probe_image(path).shape[:2]
+
+
+def index_images(folder):
+    paths = list_images(folder, check="header")
+    return paths, [image_size(p) for p in paths]
 
 
 def _img(h, w, seed=0):

@@ -69,9 +69,9 @@ def test_rerun_skips_finished_images_and_finishes_an_interrupted_run(tmp_path, m
     assert all(
         p.stat().st_mtime_ns == before[p.name] for p in dst.glob("*.png") if not p.name.startswith("im3")
     )
-    from esrgan_lib.data.headers import index_images
+    from esrgan_lib.data import list_images
 
-    paths, _ = index_images(dst)  # markers and temporary files are hidden from datasets
+    paths = list_images(dst, check="header")  # markers and temporary files are hidden from datasets
     assert all(p.name.startswith("im") and p.suffix == ".png" for p in paths)
 
 
@@ -107,3 +107,34 @@ def test_sources_whose_tiles_would_collide_are_refused_before_writing(tmp_path):
         with pytest.raises(ValueError, match=r"im0\.jpg and im0\.png"):
             cut(tmp_path / "src", tmp_path / "dst")
         assert not list((tmp_path / "dst").glob("*.png")) if (tmp_path / "dst").exists() else True
+
+
+def test_tiles_and_markers_are_written_through_atomic_path(tmp_path):
+    _make_sources(tmp_path / "src", n=1)
+    (tmp_path / "dst").mkdir()
+    stale = tmp_path / "dst" / ".im0_s001.png.999999999.ab12.tmp"  # left by a writer that was killed
+    stale.write_bytes(b"half a tile")
+    prepare_subimages(tmp_path / "src", tmp_path / "dst", crop=24, step=16)
+    assert not stale.exists() and not list((tmp_path / "dst").rglob(".*.tmp"))
+
+
+def test_rank_0_finishes_after_every_rank_and_before_any_returns(tmp_path):
+    from esrgan_lib.data.subimages import run_by_rank
+
+    events, jobs = [], [f"job{i}" for i in range(5)]
+
+    def job(name):
+        time.sleep(0.02)
+        events.append(name)
+
+    def rank_1():
+        run_by_rank(jobs, job, tmp_path, rank=1, world_size=2, poll_s=0.01)
+        events.append("rank 1 returns")
+
+    waiter = threading.Thread(target=rank_1, daemon=True)
+    waiter.start()
+    time.sleep(0.3)  # rank 1 is done with its jobs and waits for rank 0
+    finish = lambda: events.append("finish")
+    run_by_rank(jobs, job, tmp_path, rank=0, world_size=2, poll_s=0.01, finish=finish)
+    waiter.join(timeout=30)
+    assert sorted(events[:5]) == jobs and events[5:] == ["finish", "rank 1 returns"]

@@ -10,7 +10,14 @@ import pytest
 import torch
 from PIL import Image
 
-from esrgan_lib.data import ShardPatchDataset, SRPatchDataset, bicubic_downsample, prepare_shards, read_image
+from esrgan_lib.data import (
+    ShardPatchDataset,
+    SRPatchDataset,
+    bicubic_downsample,
+    prepare_shards,
+    read_image,
+    shard_index_path,
+)
 
 
 def _smooth(h, w, seed):
@@ -107,3 +114,13 @@ def test_dataloader_workers_give_the_same_batches(tmp_path):
         assert torch.equal(lr, torch.stack([a for a, _ in direct])) and torch.equal(
             hr, torch.stack([b for _, b in direct])
         )
+
+
+def test_shards_are_written_through_atomic_path(tmp_path):
+    _sources(tmp_path / "src")
+    (tmp_path / "sh").mkdir()
+    stale = tmp_path / "sh" / ".p1.png.hr.npy.999999999.ab12.tmp"  # left by a writer that was killed
+    stale.write_bytes(b"half a shard")
+    prepare_shards(tmp_path / "src", tmp_path / "sh", scale=4)
+    assert not stale.exists() and not list((tmp_path / "sh").glob(".*.tmp"))
+    assert shard_index_path(tmp_path / "sh", 4).is_file()

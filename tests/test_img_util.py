@@ -15,7 +15,11 @@ import torch
 from PIL import Image
 
 from esrgan_lib.data import read_image
-from esrgan_lib.upscale import read_image_any
+
+
+def read_image_any(path):
+    """The reader that keeps what the file holds (the upscale command line's)."""
+    return read_image(path, rgb=False)
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -137,7 +141,7 @@ def test_list_images_ignores_temp_files(tmp_path):
     Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
     (tmp_path / "a.png.123.tmp").write_bytes((tmp_path / "a.png").read_bytes())
     (tmp_path / ".a.png.123.abc.tmp").write_bytes(b"")
-    assert [p.name for p in list_images(tmp_path, check=False)] == ["a.png"]
+    assert [p.name for p in list_images(tmp_path, check="name")] == ["a.png"]
     assert [p.name for p in list_images(tmp_path)] == ["a.png"]
 
 
@@ -239,3 +243,83 @@ def test_list_images_agrees_with_read_image(tmp_path):
     with pytest.warns(UserWarning, match="bomb.png, five.tif"):
         assert [p.name for p in list_images(tmp_path)] == ["float.tif"]
     assert read_image(tmp_path / "float.tif").shape == (4, 4, 3)
+
+
+# ------------------------------------------------------------------ issue 18: one module, one contract
+
+
+def test_one_read_image_uint8_rgb_by_default(tmp_path):
+    from esrgan_lib import data, img_util
+
+    rgba = np.random.default_rng(2).integers(0, 256, (5, 7, 4), dtype=np.uint8)
+    Image.fromarray(rgba).save(tmp_path / "a.png")
+    assert data.read_image is img_util.read_image  # one implementation, re-exported
+    assert np.array_equal(img_util.read_image(tmp_path / "a.png"), rgba[..., :3])
+    assert np.array_equal(img_util.read_image(tmp_path / "a.png", rgb=False), rgba)
+
+
+def test_probe_shape_is_the_read_shape_for_rotated_and_transparent_files(tmp_path):
+    import png
+
+    from esrgan_lib.img_util import probe_image
+
+    rng = np.random.default_rng(4)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: read upright, so height and width swap
+    Image.fromarray(rng.integers(0, 256, (12, 20, 3), dtype=np.uint8)).save(tmp_path / "rot.jpg", exif=exif)
+    with open(tmp_path / "trns16.png", "wb") as f:  # 16-bit grey, a transparent value: read as grey + alpha
+        png.Writer(4, 3, greyscale=True, bitdepth=16, transparent=5).write(f, [[1, 5, 3, 4]] * 3)
+    palette = Image.new("P", (6, 2))
+    palette.info["transparency"] = 0
+    palette.save(tmp_path / "pal.png", transparency=0)
+    ints = np.arange(60, dtype=np.int32).reshape(5, 6, 2) * 1000  # other integers are read as uint16
+    tifffile.imwrite(tmp_path / "i32.tif", ints, planarconfig="contig")
+    shapes = {"rot.jpg": (20, 12, 3), "trns16.png": (3, 4, 2), "pal.png": (2, 6, 4), "i32.tif": (5, 6, 2)}
+    for name, shape in shapes.items():
+        info, arr = probe_image(tmp_path / name), read_image(tmp_path / name, rgb=False)
+        assert info.shape == arr.shape == shape and info.dtype == arr.dtype, name
+
+
+def test_probe_finds_a_truncated_png_without_decoding(tmp_path):
+    from esrgan_lib.img_util import probe_image
+
+    noise = np.random.default_rng(5).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "f.png")
+    data = (tmp_path / "f.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut\.png: not a readable image .*truncated"):
+        probe_image(tmp_path / "cut.png")
+
+
+def test_save_image_refuses_bad_arrays_and_keeps_the_old_file(tmp_path):
+    from esrgan_lib.img_util import save_image
+
+    save_image(np.full((4, 4, 3), 0.5, np.float32), tmp_path / "x.tif")
+    before = (tmp_path / "x.tif").read_bytes()
+    bad = {"NaN": np.full((4, 4, 3), np.nan, np.float32), r"\[0, 1\]": np.full((4, 4, 3), 2.0, np.float32),
+           "shape": np.zeros((4, 4, 5), np.uint8)}
+    for match, arr in bad.items():
+        with pytest.raises(ValueError, match=rf"x\.tif.*{match}"):
+            save_image(arr, tmp_path / "x.tif")
+        assert (tmp_path / "x.tif").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["x.tif"]
+
+
+def test_list_images_is_one_scan_with_three_levels_of_checking(tmp_path):
+    from esrgan_lib.data import list_images
+
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "good.png")
+    data = (tmp_path / "good.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    (tmp_path / "notes.txt").write_text("hello")
+    expected = {"name": (["cut.png", "good.png"], ["notes.txt"]),
+                "header": (["good.png"], ["cut.png", "notes.txt"]),
+                "decode": (["good.png"], ["cut.png", "notes.txt"])}
+    for check, (kept, skipped) in expected.items():
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            assert [p.name for p in list_images(tmp_path, check=check)] == kept, check
+        assert len(rec) == 1 and f"skipping {len(skipped)} file(s)" in str(rec[0].message), check
+        assert all(name in str(rec[0].message) for name in skipped), check
+    with pytest.raises(ValueError, match="check must be one of name, header, decode"):
+        list_images(tmp_path, check=True)

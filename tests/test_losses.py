@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import io
 import math
 import socket
 import threading
@@ -12,6 +13,7 @@ import threading
 import pytest
 import torch
 import torch.nn.functional as F
+from _http_server import LocalServer  # the local HTTP server used by the download tests
 from torch import nn
 from torchvision.models import vgg19
 
@@ -258,6 +260,37 @@ def test_imagenet_download_into_hub_cache(http_folder, empty_hub, monkeypatch):
     assert PerceptualLoss(layer="conv1_2").weights_source == "imagenet"
 
 
+def test_imagenet_download_resumes_and_leaves_the_socket_timeout_alone(empty_hub, monkeypatch):
+    conv1, conv2 = nn.Conv2d(3, 64, 3, padding=1), nn.Conv2d(64, 64, 3, padding=1)
+    state = {f"features.0.{k}": v for k, v in conv1.state_dict().items()}
+    state |= {f"features.2.{k}": v for k, v in conv2.state_dict().items()}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getvalue()
+    name = f"vgg19-{hashlib.sha256(payload).hexdigest()[:8]}.pth"  # torch hub's name-<sha256 prefix>
+    timeouts = []
+    monkeypatch.setattr(socket, "setdefaulttimeout", timeouts.append)
+    with LocalServer({f"/{name}": payload}) as srv:
+        monkeypatch.setattr(perceptual, "VGG19_FILENAME", name)
+        monkeypatch.setattr(perceptual, "VGG19_URL", f"{srv.url}/{name}")
+        empty_hub.mkdir(parents=True)
+        (empty_hub / f"{name}.part").write_bytes(payload[:1000])  # an interrupted earlier download
+        loss = PerceptualLoss(layer="conv1_2")
+        assert srv.requests == [(f"/{name}", "bytes=1000-")]  # esrgan_lib.download.fetch resumed it
+    assert sorted(p.name for p in empty_hub.iterdir()) == [name]
+    torch.testing.assert_close(loss.vgg[2].weight, conv2.weight)
+    assert timeouts == []  # the process-wide socket timeout is never changed
+
+
+def test_hr_with_nan_is_refused():
+    with pytest.warns(UserWarning):
+        loss = PerceptualLoss(layer="conv1_2", weights=None)
+    hr = torch.rand(1, 3, 8, 8)
+    hr[0, 1, 2, 3] = float("nan")
+    with pytest.raises(ValueError, match="hr: the image contains NaN"):
+        loss(torch.rand(1, 3, 8, 8), hr)
+
+
 # --- GAN objectives (expected values computed by hand with math) ------------------------------------
 
 REAL = [1.5, -0.25, 0.75]
@@ -276,20 +309,50 @@ def _t(v):
     return torch.tensor(v, dtype=torch.float64).view(-1, 1)
 
 
-def test_ragan_losses_match_the_paper_formulas():
+def test_ragan_losses_are_half_the_paper_formulas():
+    """The paper writes the sum of the two terms; the official code (and esrgan_lib) takes half of it."""
     mr, mf = _mean(REAL), _mean(FAKE)
     d_real_fake = [_sig(r - mf) for r in REAL]  # D_Ra(x_r, x_f)
     d_fake_real = [_sig(f - mr) for f in FAKE]  # D_Ra(x_f, x_r)
-    expected_d = -_mean([math.log(p) for p in d_real_fake]) - _mean([math.log(1 - p) for p in d_fake_real])
-    expected_g = -_mean([math.log(1 - p) for p in d_real_fake]) - _mean([math.log(p) for p in d_fake_real])
-    assert ragan_d_loss(_t(REAL), _t(FAKE)).item() == pytest.approx(expected_d, rel=1e-12)
-    assert ragan_g_loss(_t(REAL), _t(FAKE)).item() == pytest.approx(expected_g, rel=1e-12)
+    paper_d = -_mean([math.log(p) for p in d_real_fake]) - _mean([math.log(1 - p) for p in d_fake_real])
+    paper_g = -_mean([math.log(1 - p) for p in d_real_fake]) - _mean([math.log(p) for p in d_fake_real])
+    assert ragan_d_loss(_t(REAL), _t(FAKE)).item() == pytest.approx(paper_d / 2, rel=1e-12)
+    assert ragan_g_loss(_t(REAL), _t(FAKE)).item() == pytest.approx(paper_g / 2, rel=1e-12)
+
+
+def _basicsr_ragan(real, fake):
+    """BasicSR's ``ESRGANModel`` written out with sigmoid and log (not BCE): D terms ``* 0.5`` each,
+    G ``(l_g_real + l_g_fake) / 2``; the authors' code has the same halved form."""
+    def bce(x, target):
+        return -(torch.log(torch.sigmoid(x)) if target else torch.log(1 - torch.sigmoid(x))).mean()
+
+    l_d_real = bce(real - fake.mean(), True) * 0.5
+    l_d_fake = bce(fake - real.mean(), False) * 0.5
+    l_g_real = bce(real - fake.mean(), False)
+    l_g_fake = bce(fake - real.mean(), True)
+    return l_d_real + l_d_fake, (l_g_real + l_g_fake) / 2
+
+
+@pytest.mark.parametrize("which", ["d", "g"])
+def test_ragan_losses_equal_basicsr_averaged_formula_values_and_gradients(which):
+    """Same value and same gradient with respect to both the real and the fake logits (float64)."""
+    ours = {"d": ragan_d_loss, "g": ragan_g_loss}[which]
+    real = torch.tensor(REAL, dtype=torch.float64).view(-1, 1).requires_grad_(True)
+    fake = torch.tensor(FAKE, dtype=torch.float64).view(-1, 1).requires_grad_(True)
+    mine = ours(real, fake)
+    reference = _basicsr_ragan(real, fake)[0 if which == "d" else 1]
+    torch.testing.assert_close(mine, reference, rtol=1e-12, atol=0)
+    got = torch.autograd.grad(mine, (real, fake))
+    want = torch.autograd.grad(reference, (real, fake))
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-15)
+        assert w.abs().max() > 1e-3  # the gradients are not trivially zero
 
 
 def test_ragan_is_stable_for_large_logits():
     real, fake = _t([80.0, 90.0]), _t([-90.0, -80.0])
     assert torch.isfinite(ragan_g_loss(real, fake))  # log(sigmoid(-170)) would underflow naively
-    assert ragan_g_loss(real, fake).item() == pytest.approx(2 * 170.0, rel=1e-9)
+    assert ragan_g_loss(real, fake).item() == pytest.approx(170.0, rel=1e-9)  # (170 + 170) / 2
     assert ragan_d_loss(real, fake).item() == pytest.approx(0.0, abs=1e-12)
 
 
@@ -395,24 +458,21 @@ def test_gradient_penalty_refuses_batchnorm_and_mismatched_shapes():
         gradient_penalty(LinearCritic((3, 8, 8)), torch.rand(2, 3, 8, 8), torch.rand(1, 3, 8, 8))
 
 
-def test_gan_recipes_set_the_same_keys():
-    """One step object per GAN recipe, registered beside GAN_LOSSES; all report the same terms."""
-    import contextlib
-
-    from esrgan_lib.losses.gan import GAN_RECIPES
-    from esrgan_lib.models import VGGDiscriminator
+def test_gan_recipes_hold_their_losses_as_fields():
+    """Each recipe carries its two loss functions (not names looked up elsewhere); GAN_LOSSES is the same
+    pair; only RaGAN's generator loss reads D(real), only WGAN-GP has a penalty."""
+    from esrgan_lib.losses import GAN_RECIPES
 
     assert set(GAN_RECIPES) == set(GAN_LOSSES)
-    torch.manual_seed(0)
-    d = VGGDiscriminator()
-    hr, sr = torch.rand(2, 3, 96, 96), torch.rand(2, 3, 96, 96)
-    keys = set()
-    for recipe in GAN_RECIPES.values():
-        assert recipe.generator_loss(d, sr, hr).ndim == 0
-        no_autocast = contextlib.nullcontext()
-        terms, watch = recipe.discriminator_terms(d, sr, hr, gp_weight=10.0, autocast=no_autocast)
-        keys.add((tuple(terms), tuple(watch)))
-    assert keys == {(("l_d", "gp"), ("d_real", "d_fake"))}
+    real, fake = _t(REAL), _t(FAKE)
+    for name, recipe in GAN_RECIPES.items():
+        assert (recipe.d_loss, recipe.g_loss) == GAN_LOSSES[name]
+        assert recipe.d_loss(real, fake).ndim == 0 and recipe.g_loss(real, fake).ndim == 0
+    assert GAN_RECIPES["ragan"].d_loss is ragan_d_loss and GAN_RECIPES["ragan"].g_loss is ragan_g_loss
+    assert GAN_RECIPES["vanilla"].d_loss is vanilla_d_loss and GAN_RECIPES["wgan-gp"].d_loss is wgan_d_loss
+    assert GAN_RECIPES["wgan-gp"].g_loss(None, fake) == wgan_g_loss(fake)  # needs no D(real)
+    assert [n for n, r in GAN_RECIPES.items() if r.g_uses_real] == ["ragan"]
+    assert [n for n, r in GAN_RECIPES.items() if r.penalty] == ["wgan-gp"]
 
 
 def test_perceptual_range_check_is_not_a_sync_every_step():

@@ -1,5 +1,7 @@
 """Architecture tests: parameter counts from the paper's code, shapes, residual scaling, bad input."""
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -179,12 +181,18 @@ def test_unsupported_scale():
         RRDBNet(scale=3)
 
 
-def test_config_round_trip():
-    m = RRDBNet(nf=8, nb=2, gc=4, scale=2)
-    m2 = RRDBNet(**m.config)
-    m2.load_state_dict(m.state_dict())
-    s = SRResNet(nf=8, nb=1)
-    SRResNet(**s.config).load_state_dict(s.state_dict())
+@pytest.mark.parametrize("make", [lambda: RRDBNet(nf=8, nb=2, gc=4, scale=2), lambda: SRResNet(nf=8, nb=1)])
+def test_config_round_trip(make):
+    torch.manual_seed(0)
+    model = make().eval()
+    torch.manual_seed(1)  # another initialisation: only the loaded weights can make the outputs agree
+    rebuilt = type(model)(**model.config).eval()
+    assert rebuilt.config == model.config
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        assert not torch.equal(rebuilt(x), model(x))
+        rebuilt.load_state_dict(model.state_dict())
+        assert torch.equal(rebuilt(x), model(x))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,3 +244,98 @@ def test_registry_detects_generators_and_gives_inference_properties():
                                                                    "out_ch": 3}
     assert inference_properties(RRDBNet(nf=8, nb=1, scale=8))["multiple"] == 1
     assert inference_properties(SRResNet(nf=8, nb=1, scale=2))["scale"] == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# the spec: exact build options, detect + load -> descriptor (issue 18, item 3)
+
+
+def test_build_takes_exactly_the_constructor_options():
+    from esrgan_lib.models import discriminator_spec, generator_spec
+
+    rrdbnet = generator_spec("rrdbnet")
+    with pytest.raises(TypeError, match="scael"):
+        rrdbnet.build(nf=8, nb=1, scael=2)  # a typo used to give a x4 model silently
+    assert rrdbnet.build(nf=8, nb=1, scale=2).scale == 2
+    with pytest.raises(TypeError, match="'gc'"):
+        generator_spec("srresnet").build(nf=8, nb=1, gc=4)
+    with pytest.raises(TypeError, match="input_size"):
+        discriminator_spec("vgg").build(batch_norm=True, input_size=128)
+    assert generator_spec("srresnet").options == ("in_ch", "out_ch", "nf", "nb", "scale")
+
+
+def _wrapped(sd, how):
+    """``sd`` as other tools save it: Real-ESRGAN's params_ema (DDP prefixes) or BasicSR's params."""
+    if how == "params_ema":
+        return {"params": {}, "params_ema": {f"module.{k}": v for k, v in sd.items()}}
+    if how == "params":
+        return {"params": dict(sd), "iter": 10}
+    return dict(sd)
+
+
+@pytest.mark.parametrize("how", ["plain", "params", "params_ema"])
+@pytest.mark.parametrize("fmt", ["basicsr", "official", "old"])
+def test_spec_detects_every_key_format_wrapped_or_not(fmt, how):
+    from esrgan_lib.models import generator_spec, registry
+
+    rrdbnet = generator_spec("rrdbnet")
+    model = RRDBNet(nf=8, nb=2, gc=32, scale=8).eval()  # gc 32: what other tools assume
+    sd = _wrapped(rrdbnet.convert(model.state_dict(), fmt), how)
+    assert rrdbnet.detect(sd) and not generator_spec("srresnet").detect(sd)
+    assert registry.detect_generator(sd) is rrdbnet
+    desc = registry.load(sd)
+    assert desc.config == model.config
+    x = torch.rand(1, 3, 4, 6)
+    with torch.no_grad():
+        assert torch.equal(desc.model(x), model(x))
+
+
+@pytest.mark.parametrize("make, multiple", [
+    (lambda: RRDBNet(nf=8, nb=1, gc=4, scale=1), 4),
+    (lambda: RRDBNet(nf=8, nb=1, gc=4, scale=2), 2),
+    (lambda: RRDBNet(nf=8, nb=1, gc=4, scale=4), 1),
+    (lambda: RRDBNet(2, 1, nf=8, nb=1, gc=4, scale=8), 1),
+    (lambda: SRResNet(nf=8, nb=1, scale=2), 1),
+])
+def test_load_gives_the_model_and_what_a_caller_needs_to_know(make, multiple):
+    from esrgan_lib.models import registry, spec_of
+
+    torch.manual_seed(0)
+    model = make().eval()
+    desc = registry.load(model.state_dict())
+    assert desc.spec is spec_of(model) and desc.name == spec_of(model).name
+    assert type(desc.model) is type(model) and not desc.model.training
+    assert desc.config == model.config
+    assert (desc.scale, desc.in_ch, desc.out_ch) == (model.scale, model.in_ch, model.out_ch)
+    assert desc.size.multiple_of == multiple
+    x = torch.rand(1, model.in_ch, 4, 8)
+    with torch.no_grad():
+        y = desc.model(x)
+        assert y.shape == (1, desc.out_ch, 4 * desc.scale, 8 * desc.scale) and torch.equal(y, model(x))
+        for side in range(1, 10):  # the size requirements say exactly which inputs the model takes
+            try:
+                desc.model(torch.rand(1, model.in_ch, side, 2 * side))
+                ran = True
+            except ValueError:
+                ran = False
+            assert desc.size.fits(side, 2 * side) == ran, side
+    assert registry.describe(model) == dataclasses.replace(desc, model=model)
+
+
+def test_load_refuses_what_is_not_the_architecture():
+    from esrgan_lib.models import generator_spec, registry
+
+    with pytest.raises(ValueError, match=r"RRDBNet \('rrdbnet'\) does not recognise.*conv_first\.0\.weight"):
+        generator_spec("rrdbnet").load(SRResNet(nf=8, nb=1).state_dict())
+    with pytest.raises(ValueError, match="keys like features.*like a VGGDiscriminator.*not a generator"):
+        registry.load(VGGDiscriminator().state_dict())
+    with pytest.raises(ValueError, match="conv0_0.*VGGStyleDiscriminator"):
+        registry.load({"params": VGGStyleDiscriminator().state_dict()})
+    with pytest.raises(ValueError, match="found 1 tensors.*not a generator esrgan_lib knows"):
+        registry.load({"weight": torch.zeros(2)})
+    sd = RRDBNet(nf=8, nb=1, gc=4).state_dict()
+    sd["conv_hr.weight"] = torch.zeros(8, 8, 5, 5)
+    with pytest.raises(ValueError, match="shape mismatch.*conv_hr.weight"):
+        registry.load(sd)
+    with pytest.raises(TypeError, match="discriminator"):
+        registry.describe(VGGDiscriminator())

@@ -3,6 +3,7 @@ and the device ``load_generator`` picks by default (issue 13)."""
 
 import dataclasses
 import hashlib
+import re
 
 import pytest
 import torch
@@ -36,7 +37,30 @@ def test_table_lists_the_published_weights_with_checksums():
     assert PRETRAINED["realesrgan_x4plus"].sha256.startswith("4fa0d38905f75ac0")
     for entry in PRETRAINED.values():
         assert entry.license and entry.training and entry.paper and entry.description
-        assert len(entry.sha256) in (8, 64) and int(entry.sha256, 16) >= 0
+        _check_checksum(entry)
+
+
+def _check_checksum(entry):
+    """``sha256`` is a full digest (64 hex digits) or, only where the file name publishes one, the hash
+    prefix in that name (BasicSR's ``name-<8 hex>.pth``, torch.hub's convention), which it must equal."""
+    named = re.search(r"-([0-9a-f]{8,})\.pth$", entry.filename)
+    if re.fullmatch(r"[0-9a-f]{64}", entry.sha256):
+        assert named is None or entry.sha256.startswith(named[1]), entry.name
+    else:
+        assert named is not None and entry.sha256 == named[1], entry.name
+
+
+@pytest.mark.parametrize("sha256, filename", [
+    ("ff704c3g", "ESRGAN_SRx4_DF2KOST_official-ff704c3g.pth"),  # not hex
+    ("ff704c30", "RealESRGAN_x4plus.pth"),  # a prefix the file name does not publish
+    ("ff704c31", "ESRGAN_SRx4_DF2KOST_official-ff704c30.pth"),  # disagrees with the name
+    ("0" * 64, "ESRGAN_SRx4_DF2KOST_official-ff704c30.pth"),
+    ("ff704c30" + "0" * 55, "RealESRGAN_x4plus.pth"),  # 63 digits
+])
+def test_checksum_check_refuses_bad_entries(sha256, filename):
+    entry = dataclasses.replace(PRETRAINED["esrgan_x4"], sha256=sha256, filename=filename)
+    with pytest.raises(AssertionError):
+        _check_checksum(entry)
 
 
 @pytest.fixture
@@ -76,9 +100,19 @@ def test_download_to_a_file_path_and_unknown_names(tmp_path, served_table, monke
     path = download_pretrained("tiny", tmp_path / "x" / "mine.pth", progress=False)
     assert path == tmp_path / "x" / "mine.pth" and path.is_file()
     monkeypatch.setenv("ESRGAN_HOME", str(tmp_path / "home"))
-    assert download_pretrained("tiny", progress=False) == tmp_path / "home" / "tiny.pth"
+    assert download_pretrained("tiny", progress=False) == tmp_path / "home" / "weights" / "tiny.pth"
     with pytest.raises(ValueError, match="unknown pretrained weights 'nope'.*esrgan_x4"):
         download_pretrained("nope")
+
+
+def test_an_interrupted_download_is_resumed_and_checked(tmp_path, served_table):
+    srv, payload = served_table
+    dest = tmp_path / "cache"
+    dest.mkdir()
+    (dest / "tiny.pth.part").write_bytes(payload[:1000])  # what an interrupted run leaves
+    path = download_pretrained("tiny", dest, progress=False)
+    assert path.read_bytes() == payload and not (dest / "tiny.pth.part").exists()
+    assert srv.requests == [("/good.pth", "bytes=1000-")]  # only the rest was asked for
 
 
 def test_load_generator_defaults_to_the_best_device(monkeypatch):

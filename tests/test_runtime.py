@@ -15,6 +15,24 @@ def test_auto_on_cpu_follows_bf16_hardware(monkeypatch):
     assert runtime.pick_precision("cpu") == "fp32"
 
 
+@pytest.fixture
+def fresh_bf16_probe():
+    runtime.cpu_has_bf16.cache_clear()
+    yield
+    runtime.cpu_has_bf16.cache_clear()
+
+
+@pytest.mark.parametrize("feature", ["_is_amx_tile_supported", "_is_avx512_bf16_supported"])
+def test_cpu_bf16_probe_asks_torch_cpu(monkeypatch, fresh_bf16_probe, feature):
+    """AMX or AVX512-BF16, as torch.cpu reports them (torch 2.4 to today; torch._C._cpu lost them in 2.11)."""
+    for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        monkeypatch.setattr(torch.cpu, name, lambda: False)
+    assert runtime.cpu_has_bf16() is False
+    runtime.cpu_has_bf16.cache_clear()
+    monkeypatch.setattr(torch.cpu, feature, lambda: True)
+    assert runtime.cpu_has_bf16() is True
+
+
 @pytest.mark.parametrize("has_bf16, expected", [(True, "bf16"), (False, "fp32")])
 def test_fp16_on_cpu_falls_back_with_a_warning(monkeypatch, has_bf16, expected):
     monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: has_bf16)

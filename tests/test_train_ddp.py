@@ -14,8 +14,8 @@ import sys
 import pytest
 import torch
 
+from esrgan_lib.training.checkpoints import latest_checkpoint
 from esrgan_lib.training.distributed import DistInfo
-from esrgan_lib.training.state import latest_checkpoint
 
 ARGS = [
     "--preset",
@@ -96,3 +96,56 @@ def test_dist_info_defaults_to_single_process(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     info = setup_distributed("cpu")
     assert info == DistInfo() and info.is_main and not info.enabled
+
+
+def _time_limited_rank(rank: int, port: int, out: str, results: str) -> None:
+    """One of two gloo processes; only rank 1's clock runs past the limit (at its first sync point)."""
+    import json
+
+    from esrgan_lib.data import sample_images
+    from esrgan_lib.training import TrainConfig, Trainer, loop
+    from esrgan_lib.training.distributed import cleanup_distributed
+
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    config = TrainConfig.smoke(out=out, device="cpu", batch_size=2, hr_size=24, steps=12, log_every=2,
+                               val_every=100, sample_every=100, checkpoint_every=100)
+    (photo,) = sample_images(["astronaut"])
+    trainer = Trainer(config, train_images=[photo[:96, :96], photo[96:192, :96]],
+                      val_images={"x": photo[:48, :48]})
+    loop.perf_counter = (lambda: 100.0 * trainer.step) if rank == 1 else (lambda: 0.0)
+    trainer.fit(max_seconds=150)
+    with open(f"{results}.{rank}", "w") as f:
+        json.dump({"step": trainer.step}, f)
+    cleanup_distributed()
+
+
+@pytest.mark.slow
+def test_the_time_limit_stops_every_process_at_the_same_step(tmp_path):
+    """Under torchrun the flag rides on the sync point's all-reduce: rank 0 (whose own clock never runs
+    out) stops with rank 1. Acting on one rank's flag alone would leave rank 0 waiting in the next
+    collective (this test would then time out)."""
+    import json
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    results = str(tmp_path / "result")
+    procs = [ctx.Process(target=_time_limited_rank, args=(r, port, str(tmp_path / "run"), results))
+             for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=240)
+    alive = [p for p in procs if p.is_alive()]
+    for p in alive:
+        p.kill()
+    assert not alive and all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
+    steps = [json.loads(open(f"{results}.{r}").read())["step"] for r in range(2)]
+    assert steps == [2, 2]  # rank 1 is past 150 s at step 2 (200 s): both stop there
+    assert torch.load(latest_checkpoint(tmp_path / "run"), weights_only=True)["step"] == 2

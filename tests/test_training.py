@@ -14,8 +14,8 @@ import torch
 from esrgan_lib.checkpoint import load_generator, read_metadata
 from esrgan_lib.data import sample_images
 from esrgan_lib.training import History, SeededBatchSampler, TrainConfig, Trainer, TrainingDiverged
+from esrgan_lib.training.checkpoints import latest_checkpoint
 from esrgan_lib.training.config import parse_value
-from esrgan_lib.training.state import latest_checkpoint
 
 # small, fast data: two photos for training, one for validation (nothing read from disk but skimage)
 IMAGES = None
@@ -153,7 +153,7 @@ def test_sampler_ranks_split_each_global_batch_and_resume():
 def test_rng_state_round_trip():
     import random
 
-    from esrgan_lib.training.state import rng_state, set_rng_state
+    from esrgan_lib.training.checkpoints import rng_state, set_rng_state
 
     state = rng_state()
     expected = (torch.rand(3), np.random.rand(3), random.random())
@@ -586,7 +586,7 @@ def test_the_dataset_is_indexed_once(tmp_path, monkeypatch):
 
 
 def test_checkpoints_alternate_between_two_slots_and_resume_skips_a_torn_one(tmp_path):
-    from esrgan_lib.training.state import CHECKPOINT_SLOTS
+    from esrgan_lib.training.checkpoints import CHECKPOINT_SLOTS
 
     c = smoke(tmp_path, steps=6, checkpoint_every=2, val_every=100, sample_every=100)
     make_trainer(c).fit()
@@ -601,7 +601,7 @@ def test_checkpoints_alternate_between_two_slots_and_resume_skips_a_torn_one(tmp
 
 def test_in_place_slots_keep_their_files(tmp_path):
     """On Google Drive a slot is rewritten in place (same file), so nothing goes to Drive's trash."""
-    from esrgan_lib.training.state import save_checkpoint_slot
+    from esrgan_lib.training.checkpoints import save_checkpoint_slot
 
     state = {"step": 1, "generator": {"w": torch.ones(2)}}
     a = save_checkpoint_slot(state, tmp_path, in_place=True)
@@ -618,7 +618,7 @@ def test_data_is_prepared_before_the_process_group(tmp_path, monkeypatch):
 
     from PIL import Image
 
-    from esrgan_lib.training import run
+    from esrgan_lib.training import loop, train_data
 
     folder = tmp_path / "hr"
     folder.mkdir()
@@ -626,25 +626,25 @@ def test_data_is_prepared_before_the_process_group(tmp_path, monkeypatch):
     c = smoke(tmp_path, data=str(folder), subimages=True)
     waiting = {}
     def other_rank():
-        waiting["path"] = run.prepare_training_data(c, rank=1, world_size=2)
+        waiting["path"] = train_data.training_images(c, rank=1, world_size=2)
 
     worker = threading.Thread(target=other_rank)
-    monkeypatch.setattr(run, "POLL_SECONDS", 0.01)
+    monkeypatch.setattr(train_data, "POLL_SECONDS", 0.01)
     worker.start()
-    assert run.prepare_training_data(c, rank=0, world_size=2) == tmp_path / "hr_sub480"
+    assert train_data.training_images(c, rank=0, world_size=2) == tmp_path / "hr_sub480"
     worker.join(timeout=60)
     assert waiting["path"] == tmp_path / "hr_sub480"
 
     order = []
-    real_setup = run.setup_distributed
-    monkeypatch.setattr(run, "prepare_training_data", lambda config: order.append("data") or folder)
-    monkeypatch.setattr(run, "setup_distributed", lambda kind: order.append("group") or real_setup(kind))
+    real_setup = loop.device_and_processes
+    monkeypatch.setattr(loop, "training_images", lambda config: order.append("data") or folder)
+    monkeypatch.setattr(loop, "device_and_processes", lambda name: order.append("group") or real_setup(name))
     Trainer(c, val_images=images()[1])
     assert order == ["data", "group"]
 
 
 def test_resume_never_starts_from_a_non_finite_checkpoint(tmp_path, capsys):
-    from esrgan_lib.training.state import load_latest_checkpoint, save_checkpoint_slot
+    from esrgan_lib.training.checkpoints import load_latest_checkpoint, save_checkpoint_slot
 
     good = {"step": 4, "generator": {"w": torch.ones(2)}}
     save_checkpoint_slot(good, tmp_path)
@@ -665,3 +665,119 @@ def test_psnr_stage_with_mse_minimises_the_mean_squared_error(tmp_path):
     assert logs["mse"] == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError, match="pixel_criterion"):
         smoke(tmp_path, pixel_criterion="l2")
+
+
+# -- presets and recipes: one table, one rule (esrgan_lib.training.presets) ------------------------------
+
+
+def test_the_recipe_wins_over_the_preset_and_keywords_win_over_both():
+    from esrgan_lib.training.presets import PRESETS, RECIPES
+
+    assert PRESETS["smoke"]["gan"]["discriminator"] == "vgg128"  # the smoke preset's choice ...
+    assert TrainConfig.smoke("gan").discriminator == "vgg128"  # ... kept where the recipe leaves it open
+    wgan = TrainConfig.smoke("gan", gan="wgan-gp")
+    assert (wgan.discriminator, wgan.d_batch_norm) == ("vgg", False)  # WGAN-GP: a critic without BatchNorm
+    assert (wgan.d_nf, wgan.perceptual_layer, wgan.hr_size) == (8, "conv2_2", 128)  # the rest: the preset's
+    srgan = TrainConfig.smoke("gan", gan="vanilla")
+    assert (srgan.discriminator, srgan.d_batch_norm) == ("vgg", True)  # SRGAN's BatchNorm discriminator
+    assert TrainConfig.smoke("gan", gan="vanilla", d_batch_norm=False).d_batch_norm is False  # keywords win
+    for gan, values in RECIPES.items():  # every preset, both stages: the recipe's values, and valid
+        for preset in TrainConfig.PRESETS:
+            for stage in ("psnr", "gan"):
+                c = TrainConfig.from_preset(preset, stage, gan=gan)
+                assert {k: getattr(c, k) for k in values} == values, (preset, stage, gan)
+
+
+def test_config_defaults_restate_no_recipe():
+    """Recipe fields default to None and take the recipe's value, so a config built by hand is consistent."""
+    import dataclasses
+
+    from esrgan_lib.training.presets import RECIPE_OPEN, RECIPES
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    named = set(RECIPE_OPEN).union(*RECIPES.values())
+    assert {k: defaults[k] for k in named} == dict.fromkeys(named)
+    srgan = TrainConfig(stage="gan", gan="vanilla")
+    assert {k: getattr(srgan, k) for k in RECIPES["vanilla"]} == RECIPES["vanilla"]
+    assert (TrainConfig().betas_g, TrainConfig().gp_weight) == (RECIPES["ragan"]["betas_g"], 0.0)
+
+
+def test_srgan_presets_follow_ledig_et_al():
+    stage1 = TrainConfig.colab_t4(stage="psnr", arch="srresnet")
+    assert (stage1.arch, stage1.nb, stage1.hr_size, stage1.pixel_criterion) == ("srresnet", 16, 96, "mse")
+    stage2 = TrainConfig.colab_t4(stage="gan", arch="srresnet", gan="vanilla")
+    assert (stage2.nb, stage2.hr_size, stage2.discriminator, stage2.d_batch_norm) == (16, 96, "vgg", True)
+    assert (stage2.pixel_weight, stage2.adversarial_weight) == (0.0, 1e-3)
+    assert (stage2.perceptual_layer, stage2.perceptual_before_activation, stage2.perceptual_criterion) == (
+        "conv5_4", False, "mse")
+    assert stage2.perceptual_weight == pytest.approx(1 / 12.75**2)
+    assert TrainConfig.colab_t4(stage="gan", arch="srresnet").discriminator == "vgg"  # any GAN at HR 96
+
+
+@pytest.mark.filterwarnings("ignore:PerceptualLoss")
+def test_an_srgan_step_uses_the_batchnorm_discriminator_and_no_pixel_term(tmp_path):
+    from esrgan_lib.models import has_batchnorm
+
+    trainer = make_trainer(smoke(tmp_path, "gan", gan="vanilla", arch="srresnet"))
+    assert has_batchnorm(trainer.discriminator) and isinstance(trainer.perceptual.vgg[-1], torch.nn.ReLU)
+    lr_b, hr_b = next(iter(torch.utils.data.DataLoader(trainer.dataset, batch_size=2)))
+    logs = trainer.train_step(lr_b, hr_b)
+    assert set(logs) == {"l_percep", "l_g_gan", "l_d", "gp", "d_real", "d_fake"} and logs["gp"] == 0
+
+
+@pytest.mark.filterwarnings("ignore:PerceptualLoss")
+def test_the_trainer_objects_are_plain_attributes(tmp_path):
+    trainer = make_trainer(smoke(tmp_path, "gan"))
+    names = ("generator train_model ema discriminator opt_g opt_d sched_g sched_d perceptual scaler dataset "
+             "sampler loader device precision dist step config out").split()
+    assert [n for n in names if n not in vars(trainer)] == []
+    assert not hasattr(Trainer, "__getattr__") and trainer.eval_model is trainer.ema.module
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step()`")  # the skipped first step
+def test_an_fp16_overflow_is_counted_as_skipped_and_leaves_the_weights(tmp_path, monkeypatch):
+    """GradScaler skips a step whose gradients are not finite; the trainer sees it on the device (no
+    private GradScaler state) and counts it; the next finite step trains and resets the count."""
+    force_fp16(monkeypatch)
+    trainer = make_trainer(smoke(tmp_path, precision="fp16"))
+    assert trainer.scaler.is_enabled()
+    lr_b, hr_b = next(iter(torch.utils.data.DataLoader(trainer.dataset, batch_size=2)))
+    trainer.generator.register_forward_hook(Overflow({1}))
+    before = weights(trainer.generator)
+    trainer.train_step(lr_b, hr_b)  # an infinite output: NaN/Inf gradients
+    assert_same(weights(trainer.generator), before)
+    assert trainer.read_losses(reset=False).skipped_in_a_row == 1
+    trainer.train_step(lr_b, hr_b)
+    assert trainer.read_losses(reset=False).skipped_in_a_row == 0
+    assert not torch.equal(trainer.generator.conv_first.weight, before["conv_first.weight"])
+
+
+# -- the time limit (issue 17: the Colab finale shares one budget between runs) --------------------------
+
+
+def test_fit_stops_at_the_time_limit_with_a_checkpoint_and_returns(tmp_path, monkeypatch):
+    from esrgan_lib.training import loop
+
+    c = smoke(tmp_path, steps=20, log_every=2, val_every=100, sample_every=100, checkpoint_every=100)
+    history = History()
+    trainer = make_trainer(c, callbacks=[history])
+    monkeypatch.setattr(loop, "perf_counter", lambda: 10.0 * trainer.step)  # a fake clock: 10 s a step
+    path = trainer.fit(max_seconds=35)  # returns normally: no KeyboardInterrupt
+    assert trainer.step == 4  # 40 s >= 35 s
+    assert torch.load(checkpoint_file(tmp_path / "run"), weights_only=True)["step"] == 4
+    assert path == tmp_path / "run" / "generator.safetensors" and read_metadata(path)["steps"] == "4"
+    assert [(h["step"], h["elapsed_s"], h["it_per_s"]) for h in history.train] == [(2, 20, 0.1), (4, 40, 0.1)]
+    trainer.fit(max_seconds=35)  # a second run of the budget: this call's time only
+    assert trainer.step == 8
+    trainer.fit()
+    assert trainer.step == 20
+
+
+def test_cli_max_minutes_stops_cleanly(tmp_path, capsys):
+    from esrgan_lib.train import main
+
+    out = tmp_path / "cli"
+    assert main(["--preset", "smoke", "--out", str(out), "--set", "hr_size=24", "--max-minutes", "0"]) == 0
+    assert "time limit" in capsys.readouterr().out
+    assert torch.load(checkpoint_file(out), weights_only=True)["step"] == 1
+    assert (out / "generator.safetensors").is_file()

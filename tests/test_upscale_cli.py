@@ -9,8 +9,14 @@ import torch
 from PIL import Image
 
 from esrgan_lib.checkpoint import save_generator
+from esrgan_lib.img_util import read_image, save_image
 from esrgan_lib.models import RRDBNet, VGGDiscriminator
-from esrgan_lib.upscale import main, read_image_any, save_image
+from esrgan_lib.upscale import main
+
+
+def read_image_any(path):
+    """The reader the command line uses: what the file holds (grey, alpha, 16 bits, float)."""
+    return read_image(path, rgb=False)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +87,7 @@ def test_bad_weights_and_wrong_scale(tmp_path, inputs, weights, capsys):
     torch.save(VGGDiscriminator().state_dict(), tmp_path / "disc.pth")
     args = [str(inputs / "photo.jpg"), "-o", str(tmp_path / "out")]
     assert main(args + ["--weights", str(tmp_path / "disc.pth")]) == 2
-    assert "VGG/discriminator" in capsys.readouterr().err
+    assert "a VGGDiscriminator" in capsys.readouterr().err
     assert main(args + ["--weights", str(weights), "--scale", "4"]) == 2
     assert "x2 model" in capsys.readouterr().err
     assert main(args + ["--weights", str(tmp_path / "missing.pth")]) == 2

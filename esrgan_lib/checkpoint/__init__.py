@@ -2,14 +2,16 @@
 
 One module per concept:
 
-- ``io``: reading files safely (safetensors; torch pickles with ``weights_only=True``), unwrapping
-  (``params_ema`` / training ``checkpoint.pt`` EMA weights first), refusing NaN/Inf weights;
-  ``FILE_READERS`` maps a file suffix to its reader (the dispatch point for new formats);
+- ``io``: reading files safely (safetensors; torch pickles with ``weights_only=True``), refusing
+  NaN/Inf weights; ``FILE_READERS`` maps a file suffix to its reader (the dispatch point for new
+  formats); what a file's mapping wraps is opened by ``unwrap_state_dict``
+  (``esrgan_lib.models.state_dict``: ``params_ema`` / training-checkpoint EMA weights first);
 - ``keys``: which registered architecture a state dict is (``esrgan_lib.models.registry``) and
   renaming between key formats (BasicSR, official new/old arch; the table is in
   ``esrgan_lib.models.rrdbnet_formats``);
-- ``load``: ``load_generator``, which checks the tensors against any stored config before building;
-  by default it puts the model on the best available device (a GPU when there is one, see
+- ``load``: ``load_generator``, which checks the tensors against any stored config before building
+  (the spec's ``load``; ``descriptor=True`` returns its ``ModelDescriptor``); by default it puts the
+  model on the best available device (a GPU when there is one, see
   ``esrgan_lib.runtime.default_device``), so notebook inference uses the GPU; pass ``device="cpu"``
   to force the CPU;
 - ``export``: ``save_generator`` (our safetensors with metadata), ``export_generator`` (``.pth`` for
@@ -22,19 +24,14 @@ One module per concept:
 
 from __future__ import annotations
 
+from ..models.state_dict import unwrap_state_dict
 from .export import EXPORTERS, export_generator, save_generator
 from .interpolation import interpolate
-from .io import FILE_READERS, CheckpointError, read_metadata, unwrap_state_dict
+from .io import FILE_READERS, CheckpointError, read_metadata
 from .keys import to_basicsr_keys
 from .load import load_generator
 from .ncnn import NcnnFormatError, packaged_ncnn_model, read_ncnn, write_ncnn
-from .pretrained import (
-    OFFICIAL_X4_SHA256_PREFIX,
-    OFFICIAL_X4_URL,
-    PRETRAINED,
-    download_official_esrgan,
-    download_pretrained,
-)
+from .pretrained import PRETRAINED, download_official_esrgan, download_pretrained
 
 __all__ = [
     "save_generator",
@@ -54,6 +51,4 @@ __all__ = [
     "read_ncnn",
     "write_ncnn",
     "NcnnFormatError",
-    "OFFICIAL_X4_URL",
-    "OFFICIAL_X4_SHA256_PREFIX",
 ]

@@ -1,14 +1,14 @@
 """Writing generators: our self-describing safetensors files, and ``.pth`` files for other tools.
 
 ``EXPORTERS`` is the one dispatch point for export formats: it maps a ``format`` name to a function
-``exporter(model, path) -> Path``.
+``exporter(model, path) -> Path``. The ``.pth`` formats are the registered generators' ``key_formats``
+(``esrgan_lib.models.registry``); ``ncnn`` adds its own.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -16,10 +16,17 @@ import torch
 from torch import nn
 
 from .._atomic import atomic_path
-from ..models import registry, rrdbnet_formats
+from ..models import registry
+from ..models.state_dict import EMA_WRAPPER
 from .io import META_ARCH, META_CONFIG
+from .keys import BASICSR
 
-__all__ = ["save_generator", "export_generator", "EXPORTERS"]
+__all__ = ["save_generator", "export_generator", "EXPORTERS", "generator_spec_of"]
+
+
+def generator_spec_of(model: nn.Module) -> registry.ArchSpec | None:
+    """The registered generator spec whose class ``model`` is; None for anything else (a wrapper too)."""
+    return next((s for s in registry.GENERATORS.values() if type(model) is s.cls), None)
 
 
 def save_generator(model: nn.Module, path: str | os.PathLike, metadata: Mapping | None = None) -> Path:
@@ -32,12 +39,9 @@ def save_generator(model: nn.Module, path: str | os.PathLike, metadata: Mapping 
     """
     from safetensors.torch import save_file
 
-    names = sorted(s.cls.__name__ for s in registry.GENERATORS.values())
-    try:
-        spec = registry.spec_of(model)
-    except TypeError:
-        spec = None
-    if spec is None or spec.role != "generator":
+    spec = generator_spec_of(model)
+    if spec is None:
+        names = sorted(s.cls.__name__ for s in registry.GENERATORS.values())
         raise TypeError(f"save_generator saves {names}, got {type(model).__name__}")
     meta = {"format": "pt", META_ARCH: spec.cls.__name__, META_CONFIG: json.dumps(model.config)}
     for key, value in (metadata or {}).items():
@@ -50,17 +54,16 @@ def save_generator(model: nn.Module, path: str | os.PathLike, metadata: Mapping 
 
 
 def _pth_exporter(fmt: str) -> Callable[[nn.Module, Path], Path]:
-    """An exporter writing an RRDBNet's state dict in key format ``fmt`` with ``torch.save``."""
+    """An exporter writing a generator's state dict in key format ``fmt`` with ``torch.save``."""
 
     def export(model: nn.Module, path: Path) -> Path:
-        if not isinstance(model, registry.generator_spec("rrdbnet").cls):
-            raise TypeError(f"export_generator exports RRDBNet models, got {type(model).__name__}")
+        spec = generator_spec_of(model)
+        if spec is None or fmt not in spec.key_formats:
+            takers = [s.cls.__name__ for s in registry.GENERATORS.values() if fmt in s.key_formats]
+            raise TypeError(f"format {fmt!r} exports {', '.join(takers)} models, got {type(model).__name__}")
         sd = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-        sd = rrdbnet_formats.from_basicsr(sd, fmt, nb=model.nb, num_up=model.num_up)
-        obj = {"params_ema": sd} if fmt == "basicsr" else sd  # Real-ESRGAN's layout
-        if model.gc != 32:
-            warnings.warn(f"gc={model.gc}: spandrel/chaiNNer assume gc=32 and will not load this",
-                          stacklevel=3)
+        sd = spec.convert(sd, fmt)
+        obj = {EMA_WRAPPER: sd} if fmt == BASICSR else sd  # Real-ESRGAN's layout
         with atomic_path(path) as tmp:
             torch.save(obj, tmp)
         return path
@@ -69,7 +72,7 @@ def _pth_exporter(fmt: str) -> Callable[[nn.Module, Path], Path]:
 
 
 EXPORTERS: dict[str, Callable[[nn.Module, Path], Path]] = {
-    fmt: _pth_exporter(fmt) for fmt in rrdbnet_formats.FORMATS
+    fmt: _pth_exporter(fmt) for spec in registry.GENERATORS.values() for fmt in spec.key_formats
 }
 
 

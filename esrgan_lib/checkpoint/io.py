@@ -1,4 +1,4 @@
-"""Reading checkpoint files safely: safetensors and torch pickles, wrappers, non-finite weights.
+"""Reading checkpoint files safely: safetensors and torch pickles, and refusing non-finite weights.
 
 ``torch.load`` always runs with ``weights_only=True``: a ``.pth`` file cannot run code here.
 
@@ -6,6 +6,7 @@
 ``reader(path) -> (raw mapping, metadata dict)``; any other suffix is read as a torch pickle. A
 format whose files carry their own architecture puts ``"esrgan_lib.arch"`` (the class name) and
 ``"esrgan_lib.config"`` (JSON constructor arguments) into the metadata, as ``save_generator`` does.
+What is inside a file's mapping is unwrapped by ``esrgan_lib.models.state_dict.unwrap_state_dict``.
 """
 
 from __future__ import annotations
@@ -17,12 +18,10 @@ from pathlib import Path
 import torch
 
 __all__ = ["CheckpointError", "FILE_READERS", "METADATA_READERS", "META_ARCH", "META_CONFIG", "read_metadata",
-           "read_file", "unwrap_state_dict", "check_finite"]
+           "read_file", "check_finite"]
 
 META_ARCH, META_CONFIG = "esrgan_lib.arch", "esrgan_lib.config"
-# wrappers other tools put around a state dict, most preferred first (EMA weights win)
-_WRAPPERS = ("params_ema", "params", "state_dict", "model_state_dict", "generator", "net_g")
-_TRAINING_FORMAT = "esrgan_lib.training/"
+_SAFETENSORS = ".safetensors"
 
 
 class CheckpointError(ValueError):
@@ -41,7 +40,7 @@ def _safetensors_metadata(path: str | os.PathLike) -> dict:
 
 
 # suffix -> reader of a file's metadata only (cheap: no weights read); a torch pickle has none
-METADATA_READERS: dict[str, Callable[[Path], dict]] = {".safetensors": _safetensors_metadata}
+METADATA_READERS: dict[str, Callable[[Path], dict]] = {_SAFETENSORS: _safetensors_metadata}
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
@@ -75,7 +74,7 @@ def _read_torch(path: Path) -> tuple[dict, dict]:
     return dict(obj), {}
 
 
-FILE_READERS: dict[str, Callable[[Path], tuple[dict, dict]]] = {".safetensors": _read_safetensors}
+FILE_READERS: dict[str, Callable[[Path], tuple[dict, dict]]] = {_SAFETENSORS: _read_safetensors}
 
 
 def read_file(path: str | os.PathLike) -> tuple[dict, dict]:
@@ -84,41 +83,6 @@ def read_file(path: str | os.PathLike) -> tuple[dict, dict]:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     return FILE_READERS.get(path.suffix.lower(), _read_torch)(path)
-
-
-def _training_weights(obj: Mapping) -> Mapping | None:
-    """The generator weights of an ``esrgan_lib.training`` ``checkpoint.pt``: EMA when present."""
-    if not str(obj.get("format", "")).startswith(_TRAINING_FORMAT):
-        return None
-    ema = obj.get("ema")
-    if isinstance(ema, Mapping) and isinstance(ema.get("module"), Mapping):
-        return ema["module"]
-    return obj.get("generator")
-
-
-def unwrap_state_dict(obj: Mapping) -> dict:
-    """The tensors of a checkpoint mapping, unwrapped: one meaning for every file everywhere.
-
-    A training ``checkpoint.pt`` gives its EMA weights (its raw generator when it has no EMA);
-    ``params_ema`` / ``params`` / ``state_dict`` / ... wrappers are opened (``params_ema`` first);
-    ``module.`` prefixes (DDP) are stripped; non-tensor values (iteration counters) are dropped.
-    """
-    inner = _training_weights(obj)
-    if inner is not None:
-        obj = inner
-    else:
-        for key in _WRAPPERS:
-            if isinstance(obj.get(key), Mapping):
-                obj = obj[key]
-                break
-    sd = {}
-    for k, v in obj.items():
-        if not isinstance(v, torch.Tensor):
-            continue
-        while k.startswith("module."):
-            k = k[len("module."):]
-        sd[k] = v
-    return sd
 
 
 def check_finite(sd: Mapping, source: str) -> None:

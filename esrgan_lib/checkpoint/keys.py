@@ -2,8 +2,8 @@
 
 Detection asks the model registry (``esrgan_lib.models.registry``): each generator's ``ArchSpec``
 says whether it recognises a state dict (``detect``), how to rename it to the class's own keys
-(``to_canonical``) and which constructor arguments its tensor shapes imply (``infer_config``).
-RRDBNet's formats (BasicSR, official new arch, official old arch) are described in
+(``canonical``) and to the other tools' key formats it lists (``key_formats``, ``convert``). RRDBNet's
+formats (BasicSR, official new arch, official old arch) are described in
 ``esrgan_lib.models.rrdbnet_formats``; spandrel/chaiNNer read all three.
 """
 
@@ -11,47 +11,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..models import registry, rrdbnet_formats
-from .io import CheckpointError, unwrap_state_dict
+from ..models import registry
+from ..models.state_dict import unwrap_state_dict
+from .io import CheckpointError
 
-__all__ = ["describe_unknown", "detect_architecture", "to_canonical_keys", "to_basicsr_keys",
-           "EXPORT_FORMATS"]
+__all__ = ["BASICSR", "detect_architecture", "to_canonical_keys", "to_basicsr_keys"]
 
-EXPORT_FORMATS = rrdbnet_formats.FORMATS
-
-
-def describe_unknown(sd: Mapping) -> str:
-    """What a state dict that no generator recognises seems to be, with a few of its keys."""
-    keys = list(sd)
-    guess = "not an ESRGAN generator"
-    if any(k.startswith(("features.", "classifier.")) for k in keys):
-        guess = "looks like a VGG/discriminator, not an ESRGAN generator"
-    elif any(k.startswith(("conv0_0", "linear1")) for k in keys):
-        guess = "looks like a BasicSR discriminator, not an ESRGAN generator"
-    return f"found {len(keys)} tensors with keys like {', '.join(keys[:3]) or '(none)'}: {guess}"
+BASICSR = "basicsr"  # BasicSR's key format (and Real-ESRGAN's, spandrel's): an ArchSpec.key_formats entry
 
 
 def detect_architecture(sd: Mapping) -> registry.ArchSpec:
-    """The registered generator spec that recognises ``sd`` (``CheckpointError`` if none does)."""
+    """The registered generator spec that recognises ``sd`` (else ``CheckpointError`` naming its keys)."""
     spec = registry.detect_generator(sd)
     if spec is None:
-        raise CheckpointError(describe_unknown(sd))
+        raise CheckpointError(registry.describe_keys(unwrap_state_dict(sd)))
     return spec
 
 
 def to_canonical_keys(spec: registry.ArchSpec, sd: Mapping) -> dict:
     """``sd`` renamed to ``spec.cls``'s own parameter names (``CheckpointError`` if it cannot be)."""
-    if spec.to_canonical is None:
-        return dict(sd)
     try:
-        return spec.to_canonical(sd)
+        return spec.canonical(sd)
     except ValueError as e:
         raise CheckpointError(str(e)) from None
 
 
 def to_basicsr_keys(sd: Mapping) -> dict:
-    """Any RRDBNet key format (wrapped or not) -> BasicSR keys (the names ``RRDBNet`` uses)."""
-    sd = unwrap_state_dict(sd)
-    if not rrdbnet_formats.detect(sd):
-        raise CheckpointError(describe_unknown(sd))
-    return to_canonical_keys(registry.generator_spec("rrdbnet"), sd)
+    """A generator's state dict in any key format (wrapped or not) -> BasicSR keys (``RRDBNet``'s own)."""
+    spec = detect_architecture(sd)
+    if BASICSR not in spec.key_formats:
+        raise CheckpointError(f"{spec.cls.__name__} has no BasicSR key format (its: {spec.key_formats})")
+    try:
+        return spec.convert(sd, BASICSR)
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None

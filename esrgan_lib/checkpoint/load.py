@@ -6,15 +6,14 @@ Order of checks (nothing large is allocated before the tensors have confirmed th
 2. find the architecture: the file's metadata, else the registry's ``detect``;
 3. rename to the class's keys and infer the config from the tensor shapes; a config stored in the
    metadata must agree with it (a file cannot make us allocate a model its tensors do not fill);
-4. refuse NaN/Inf weights; 5. compare keys and shapes against a model built on the ``meta``
-   device (no memory); 6. build on ``device`` and copy the weights in.
+4. refuse NaN/Inf weights; 5. ``spec.load``: compare keys and shapes against a model built on the
+   ``meta`` device (no memory), then build on ``device`` and copy the weights in.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,7 +21,8 @@ import torch
 from torch import nn
 
 from ..models import registry
-from .io import META_ARCH, META_CONFIG, CheckpointError, check_finite, read_file, unwrap_state_dict
+from ..models.state_dict import unwrap_state_dict
+from .io import META_ARCH, META_CONFIG, CheckpointError, check_finite, read_file
 from .keys import detect_architecture, to_canonical_keys
 
 __all__ = ["load_generator"]
@@ -57,29 +57,14 @@ def _spec_and_config(sd: dict, meta: Mapping, source: str) -> tuple[registry.Arc
                 said = ", ".join(f"{k}={a}" for k, (a, _) in diff.items())
                 found = ", ".join(f"{k}={b}" for k, (_, b) in diff.items())
                 raise CheckpointError(f"{source}: the metadata says {said} but the tensors say {found}")
+        unknown = [k for k in config if k not in spec.options]
+        if unknown:
+            names, options = ", ".join(map(repr, unknown)), ", ".join(spec.options)
+            raise CheckpointError(f"{source}: the metadata's config names {names}, which {spec.cls.__name__} "
+                                  f"does not take (its options: {options})")
     if config is None:
         raise CheckpointError(f"{source}: no configuration in the metadata and none can be inferred")
     return spec, config, sd
-
-
-def _check_keys(expected: Mapping, sd: Mapping, *, strict: bool, source: str, what: str) -> None:
-    """Missing/unexpected keys (raise or warn) and shape mismatches (always raise)."""
-    missing = [k for k in expected if k not in sd]
-    extra = [k for k in sd if k not in expected]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing key(s), e.g. {', '.join(missing[:4])}")
-        if extra:
-            parts.append(f"{len(extra)} unexpected key(s), e.g. {', '.join(extra[:4])}")
-        msg = f"{source}: {'; '.join(parts)} for {what}"
-        if strict:
-            raise CheckpointError(msg)
-        warnings.warn(msg, stacklevel=4)
-    bad = [f"{k} {tuple(sd[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
-           if k in sd and sd[k].shape != v.shape]
-    if bad:
-        raise CheckpointError(f"{source}: shape mismatch for {what}: {'; '.join(bad[:4])}")
 
 
 def load_generator(
@@ -87,16 +72,23 @@ def load_generator(
     *,
     device: str | torch.device | None = None,
     strict: bool = True,
-) -> nn.Module:
+    descriptor: bool = False,
+) -> nn.Module | registry.ModelDescriptor:
     """Build and load a generator from any supported checkpoint; returns it in eval mode.
 
     Args:
         path_or_state_dict: a ``.safetensors`` file from ``save_generator``, a ``.pth``/``.pt``
-            file in one of the supported key formats (a training ``checkpoint.pt`` gives its EMA
-            weights), or an in-memory state dict.
+            file in one of the supported key formats (a training checkpoint gives its EMA
+            weights), an ncnn ``.param``, or an in-memory state dict.
         device: where the returned model lives; None (default) picks the best available device
             (``esrgan_lib.runtime.default_device()``: a GPU when one is visible, else the CPU).
         strict: missing/unexpected keys raise (default) or only warn.
+        descriptor: return the ``esrgan_lib.models.ModelDescriptor`` (the model and its architecture
+            name, scale, channels, size requirements, config) instead of the model alone.
+
+    The model has ``.config`` (its constructor arguments) and ``.metadata`` (the file's metadata
+    without the architecture and config: training recipe; for ncnn: format, storage, description; and
+    ``source``: the file's absolute path, None for a state dict).
 
     Raises ``CheckpointError`` (a ``ValueError``) naming what was found when the file is not a
     generator (e.g. a discriminator), is incomplete, has NaN/Inf weights, has metadata that its
@@ -110,19 +102,16 @@ def load_generator(
         source = str(Path(path_or_state_dict))
     spec, config, sd = _spec_and_config(unwrap_state_dict(raw), meta, source)
     check_finite(sd, source)
-    with torch.device("meta"):  # shapes only: no memory, no initialisation cost
-        expected = spec.build(**config).state_dict()
-    _check_keys(expected, sd, strict=strict, source=source, what=f"{spec.cls.__name__}({config})")
     if device is None:
         from ..runtime import default_device
 
         device = default_device()
-    with torch.device(device):
-        model = spec.build(**config)
-    model.load_state_dict({k: v for k, v in sd.items() if k in expected}, strict=False)
-    # where it came from: the file (``source``; None for a state dict) and its metadata (for ncnn: format,
-    # storage, description)
-    model.metadata = {k: v for k, v in meta.items() if k not in (META_ARCH, META_CONFIG)}
+    try:  # keys and shapes against a model on the meta device first, then built on the device
+        desc = spec.load(sd, config=config, device=device, strict=strict, source=source)
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
+    # where it came from: the file (``source``, absolute; None for a state dict) and its metadata
+    desc.model.metadata = {k: v for k, v in meta.items() if k not in (META_ARCH, META_CONFIG)}
     from_file = not isinstance(path_or_state_dict, Mapping)
-    model.metadata["source"] = str(Path(path_or_state_dict).absolute()) if from_file else None
-    return model.eval()
+    desc.model.metadata["source"] = str(Path(path_or_state_dict).absolute()) if from_file else None
+    return desc if descriptor else desc.model

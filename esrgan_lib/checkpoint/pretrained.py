@@ -2,24 +2,22 @@
 
 ``PRETRAINED`` lists each file with its URL, its sha256 (or the hash prefix in its name, the only
 checksum published), what it is, how it was trained and its licence. ``download_pretrained(name)``
-downloads with ``torch.hub.download_url_to_file(hash_prefix=...)`` (temp file, hash check, then a
-rename: a bad download never takes the final name) and checks a cached copy again before reuse.
-Load any of them with ``load_generator(path)``.
+downloads it with ``esrgan_lib.download.fetch`` (resumable; the sha256 or its prefix checked before the
+file takes its name) into ``cache_dir()`` and checks a cached copy again before reuse. Load any of them
+with ``load_generator(path)``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PretrainedWeights", "PRETRAINED", "download_pretrained", "download_official_esrgan",
-           "cache_dir", "OFFICIAL_X4_URL", "OFFICIAL_X4_SHA256_PREFIX"]
+from ..download import cache_home, fetch
+
+__all__ = ["PretrainedWeights", "PRETRAINED", "download_pretrained", "download_official_esrgan", "cache_dir"]
 
 _REAL_ESRGAN = "https://github.com/xinntao/Real-ESRGAN/releases/download"
-OFFICIAL_X4_URL = f"{_REAL_ESRGAN}/v0.1.1/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth"
-OFFICIAL_X4_SHA256_PREFIX = "ff704c30"
 
 
 @dataclass(frozen=True)
@@ -38,8 +36,8 @@ class PretrainedWeights:
 
 PRETRAINED: dict[str, PretrainedWeights] = {w.name: w for w in (
     PretrainedWeights(
-        name="esrgan_x4", filename="ESRGAN_SRx4_DF2KOST_official-ff704c30.pth", url=OFFICIAL_X4_URL,
-        sha256=OFFICIAL_X4_SHA256_PREFIX,
+        name="esrgan_x4", filename="ESRGAN_SRx4_DF2KOST_official-ff704c30.pth",
+        url=f"{_REAL_ESRGAN}/v0.1.1/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth", sha256="ff704c30",
         description="the official ESRGAN generator (GAN stage), RRDBNet nf 64 nb 23 gc 32 x4, BasicSR keys",
         training="DIV2K + Flickr2K + OutdoorSceneTraining, bicubic x4 degradation",
         paper="Wang et al., ESRGAN, ECCV Workshops 2018", license="Apache-2.0 (xinntao/ESRGAN, BasicSR)"),
@@ -71,42 +69,9 @@ PRETRAINED: dict[str, PretrainedWeights] = {w.name: w for w in (
 
 
 def cache_dir() -> Path:
-    """Where weights are kept: ``$ESRGAN_HOME`` or ``~/.cache/esrgan_lib`` (nothing is created)."""
-    return Path(os.environ.get("ESRGAN_HOME") or Path.home() / ".cache" / "esrgan_lib")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _fetch_checked(url: str, dest: Path, expected: str, *, progress: bool) -> Path:
-    """``dest`` holding ``url``'s bytes whose sha256 starts with ``expected`` (ValueError if not).
-
-    A cached ``dest`` is re-hashed; a bad one is deleted and downloaded again.
-    """
-    import torch.hub
-
-    if dest.is_file():
-        if _sha256(dest).startswith(expected):
-            return dest
-        dest.unlink()
-    if dest.is_dir():
-        raise IsADirectoryError(f"{dest} is a folder; pass a file path or the folder to download into")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        torch.hub.download_url_to_file(url, str(dest), hash_prefix=expected, progress=progress)
-    except RuntimeError as e:
-        if "invalid hash value" not in str(e):
-            raise
-        raise ValueError(
-            f"{dest.name}: the downloaded file's sha256 does not start with {expected} ({e}); the download "
-            "is corrupt or not the published file (nothing was kept, try again)"
-        ) from None
-    return dest
+    """Where weights are kept: ``weights/`` in ``esrgan_lib.download.cache_home()`` (``$ESRGAN_HOME``,
+    else ``~/.cache/esrgan_lib``); nothing is created."""
+    return cache_home() / "weights"
 
 
 def download_pretrained(name: str, dest: str | os.PathLike | None = None, *, progress: bool = True) -> Path:
@@ -114,8 +79,9 @@ def download_pretrained(name: str, dest: str | os.PathLike | None = None, *, pro
 
     ``dest``: a folder (existing, or a path without a suffix) to put the file in under its published
     name, or a file path; default ``cache_dir()``. A verified file already there is reused without
-    any network access. Raises ``ValueError`` for an unknown name or a checksum mismatch (the bad
-    file is removed) and ``OSError`` (``urllib.error.URLError``) when the server cannot be reached.
+    any network access. Raises ``ValueError`` for an unknown name or a checksum mismatch
+    (``esrgan_lib.download.ChecksumError``; the bad file is removed) and
+    ``esrgan_lib.download.DownloadError`` when the server cannot be reached.
     """
     entry = PRETRAINED.get(name)
     if entry is None:
@@ -123,17 +89,13 @@ def download_pretrained(name: str, dest: str | os.PathLike | None = None, *, pro
     target = Path(dest) if dest is not None else cache_dir()
     if target.is_dir() or not target.suffix:
         target = target / entry.filename
-    return _fetch_checked(entry.url, target, entry.sha256, progress=progress)
+    return fetch(entry.url, target, entry.sha256, progress=progress)
 
 
 def download_official_esrgan(root: str | os.PathLike | None = None, *, progress: bool = True) -> Path:
-    """Fetch the official ESRGAN x4 weights (BasicSR format, 64 nf, 23 nb) and return the path.
+    """The paper's ESRGAN x4 weights: ``download_pretrained("esrgan_x4", root, progress=progress)``.
 
-    Source: the Real-ESRGAN v0.1.1 GitHub release (``OFFICIAL_X4_URL``). The only checksum published
-    is the file name's ``ff704c30``, the start of its sha256: a file whose hash does not start with it
-    is removed and ``ValueError`` raised. ``root`` defaults to ``cache_dir()``; an already downloaded,
-    verified file is reused. Load it with ``load_generator(path)``.
+    Kept as the short name notebook 10 and the README use; ``PRETRAINED["esrgan_x4"]`` says what
+    the file is and where it comes from.
     """
-    root = Path(root) if root is not None else cache_dir()
-    dest = root / OFFICIAL_X4_URL.rsplit("/", 1)[-1]
-    return _fetch_checked(OFFICIAL_X4_URL, dest, OFFICIAL_X4_SHA256_PREFIX, progress=progress)
+    return download_pretrained("esrgan_x4", root, progress=progress)

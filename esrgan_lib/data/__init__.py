@@ -1,27 +1,21 @@
-"""Data for SR training and evaluation: image I/O, MATLAB-style bicubic degradation, patch datasets,
-benchmark sets and robust downloads.
+"""Data for SR training and evaluation: MATLAB-style bicubic degradation, patch datasets, decode-once
+shards, sub-images and benchmark sets.
 
+Reading, writing and listing image files, and the array/tensor conversions, live in
+``esrgan_lib.img_util``; the names the notebooks use from here (``read_image``, ``list_images``,
+``to_tensor``, ``to_uint8``) are that module's. Downloads go through ``esrgan_lib.download.fetch``.
 Importing this package does no I/O; images are read only when a function is called.
 """
 
-from .benchmarks import (
-    BENCHMARKS,
-    default_data_root,
-    download_benchmark,
-    download_div2k,
-    extract_subimages,
-    load_benchmark,
-)
+from ..img_util import list_images, read_image, to_tensor, to_uint8
+from .benchmarks import BENCHMARKS, default_data_root, download_benchmark, download_div2k, load_benchmark
 from .datasets import SAMPLE_IMAGE_NAMES, SRPatchDataset, sample_images
-from .degradation import bicubic_downsample, imresize
-from .download import ChecksumError, DownloadError, download_file, extract_archive, sha256sum
-from .io import list_images, modcrop, read_image, to_rgb_array, to_tensor, to_uint8
-from .shards import ShardPatchDataset, prepare_shards
-from .subimages import prepare_subimages
+from .degradation import bicubic_downsample, imresize, modcrop
+from .shards import ShardPatchDataset, prepare_shards, shard_index_path
+from .subimages import SUBIMAGE_SIZE, SUBIMAGE_STEP, extract_subimages, prepare_subimages
 
 __all__ = [
     "read_image",
-    "to_rgb_array",
     "list_images",
     "to_tensor",
     "to_uint8",
@@ -38,11 +32,9 @@ __all__ = [
     "download_div2k",
     "extract_subimages",
     "prepare_subimages",
+    "SUBIMAGE_SIZE",
+    "SUBIMAGE_STEP",
     "prepare_shards",
     "ShardPatchDataset",
-    "download_file",
-    "extract_archive",
-    "sha256sum",
-    "DownloadError",
-    "ChecksumError",
+    "shard_index_path",
 ]

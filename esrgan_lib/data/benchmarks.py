@@ -1,8 +1,7 @@
 """SR benchmark sets (Set5, Set14, BSD100, Urban100) and DIV2K (sub-images: see ``subimages``).
 
-Images live in ``<root>/<name>/`` with ``root`` = the ``root`` argument, else the environment
-variable ``ESRGAN_DATA``, else ``~/.cache/esrgan_lib/datasets``. ``load_benchmark(..., download=True)``
-fetches missing sets:
+Images live in ``<root>/<name>/`` with ``root`` = the ``root`` argument, else ``default_data_root()``.
+``load_benchmark(..., download=True)`` fetches missing sets (with ``esrgan_lib.download.fetch``):
 
 - Set5 and Set14: one PNG at a time from GitHub ``majedelhelou/denoising_datasets`` (folders
   ``CSet5/`` and ``CSet14/``, pinned commit), each checked against the sha256 listed below;
@@ -20,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .download import download_file, extract_archive, sha256sum
-from .io import IMAGE_EXTENSIONS, list_images, read_image
-from .subimages import extract_subimages  # re-exported here, where it used to live
+from ..download import cache_home, extract_archive, fetch, sha256sum
+from ..img_util import IMAGE_EXTENSIONS, list_images, read_image
 
 __all__ = [
     "BENCHMARKS",
@@ -35,7 +33,6 @@ __all__ = [
     "load_benchmark",
     "download_benchmark",
     "download_div2k",
-    "extract_subimages",
 ]
 
 BENCHMARKS = ("Set5", "Set14", "BSD100", "Urban100")
@@ -90,9 +87,10 @@ DIV2K_FILES = {
 
 
 def default_data_root() -> Path:
-    """``$ESRGAN_DATA`` if set, else ``~/.cache/esrgan_lib/datasets``."""
+    """Where data sets live: ``$ESRGAN_DATA`` if set (a folder of your own for them), else ``datasets/``
+    in ``esrgan_lib.download.cache_home()`` (``$ESRGAN_HOME``, else ``~/.cache/esrgan_lib``)."""
     env = os.environ.get("ESRGAN_DATA")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "esrgan_lib" / "datasets"
+    return Path(env).expanduser() if env else cache_home() / "datasets"
 
 
 def _check_name(name: str) -> str:
@@ -116,7 +114,7 @@ def download_benchmark(name: str, root: str | os.PathLike | None = None, *, prog
     folder = folder / name
     if name in BENCHMARK_SHA256:
         for fname, sha in BENCHMARK_SHA256[name].items():
-            download_file(f"{GITHUB_BASE_URL}/C{name}/{fname}", folder / fname, sha, progress=False)
+            fetch(f"{GITHUB_BASE_URL}/C{name}/{fname}", folder / fname, sha, progress=False)
         return folder
     warnings.warn(
         f"{name}: no published checksum is known for {HF_BASE_URL}/{name}; the archive is not verified",
@@ -125,7 +123,7 @@ def download_benchmark(name: str, root: str | os.PathLike | None = None, *, prog
     url = f"{HF_BASE_URL}/{name}/resolve/main/data/{name}_HR.tar.gz"
     folder.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{name}-") as tmp:
-        archive = download_file(url, Path(tmp) / f"{name}_HR.tar.gz", None, progress=progress)
+        archive = fetch(url, Path(tmp) / f"{name}_HR.tar.gz", None, progress=progress)
         extracted = extract_archive(archive, Path(tmp) / "x")
         files = extracted.rglob("*")
         images = sorted(p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
@@ -208,7 +206,7 @@ def download_div2k(
     folder = root / fname.removesuffix(".zip")
     if extract and _has_images(folder):
         return folder
-    archive = download_file(f"{DIV2K_BASE_URL}/{fname}", root / fname, sha, progress=progress)
+    archive = fetch(f"{DIV2K_BASE_URL}/{fname}", root / fname, sha, progress=progress)
     if not extract:
         return archive
     extract_archive(archive, root)

@@ -35,9 +35,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from ..img_util import list_images, probe_image, read_image, to_rgb_uint8, to_tensor
 from .degradation import bicubic_downsample
-from .headers import image_size, index_images
-from .io import read_image, to_rgb_array, to_tensor
 
 __all__ = ["SRPatchDataset", "sample_images", "SAMPLE_IMAGE_NAMES"]
 
@@ -115,9 +114,8 @@ class SRPatchDataset(Dataset):
         color_augment: bool = False,
     ):
         self._set_options(scale, hr_size, augment, repeat, seed, color_augment)
-        known_sizes = None
         if isinstance(images_or_folder, (str, os.PathLike)):  # one pass over the headers only
-            sources, known_sizes = index_images(images_or_folder)
+            sources = list_images(images_or_folder, check="header")
         elif isinstance(images_or_folder, (np.ndarray, Image.Image)):
             sources = [images_or_folder]
         else:
@@ -131,10 +129,10 @@ class SRPatchDataset(Dataset):
         for i, src in enumerate(sources):
             if isinstance(src, (str, os.PathLike)):
                 self._paths.append(Path(src))
-                sizes.append(known_sizes[i] if known_sizes else image_size(src))
+                sizes.append(probe_image(src).shape[:2])  # the header, read once (remembered)
                 name = str(src)
             else:
-                arr = to_rgb_array(src) if isinstance(src, Image.Image) else np.asarray(src)
+                arr = to_rgb_uint8(src) if isinstance(src, Image.Image) else np.asarray(src)
                 if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
                     raise ValueError(
                         f"image {i}: expected a uint8 (H, W, 3) array, got {arr.dtype} {tuple(arr.shape)}"

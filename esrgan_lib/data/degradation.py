@@ -23,12 +23,26 @@ import numbers
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..img_util import to_batch
-from .io import modcrop
 
-__all__ = ["cubic", "resize_weights", "imresize", "bicubic_downsample"]
+__all__ = ["cubic", "resize_weights", "imresize", "bicubic_downsample", "modcrop"]
+
+
+def modcrop(img, scale: int):
+    """Trim the bottom/right so both sides are multiples of ``scale`` (the "GTmod" step).
+
+    Works on arrays ``(H, W[, C])`` and tensors ``(..., H, W)``; returns a view of the input.
+    """
+    if isinstance(scale, bool) or int(scale) != scale or scale < 1:
+        raise ValueError(f"scale must be an integer >= 1, got {scale!r}")
+    scale = int(scale)
+    if isinstance(img, torch.Tensor):
+        h, w = img.shape[-2:]
+        return img[..., : h - h % scale, : w - w % scale]
+    img = np.asarray(img)
+    h, w = img.shape[:2]
+    return img[: h - h % scale, : w - w % scale, ...]
 
 
 def cubic(x: torch.Tensor) -> torch.Tensor:
@@ -112,18 +126,6 @@ def _as_float_tensor(img):
                     tensors=("float",), pil_modes=("RGB", "L"))
 
 
-def _image_hw(img) -> tuple[int, int]:
-    """(H, W) of a supported image; unsupported types/shapes raise the errors of ``_as_float_tensor``."""
-    if isinstance(img, Image.Image):
-        return img.height, img.width
-    if isinstance(img, np.ndarray) and img.ndim in (2, 3):
-        return img.shape[0], img.shape[1]
-    if isinstance(img, torch.Tensor) and img.ndim in (3, 4):
-        return tuple(img.shape[-2:])
-    _as_float_tensor(img)  # raises a TypeError / ValueError describing the problem
-    raise AssertionError("unreachable")
-
-
 def imresize(img, scale_or_size, *, antialias: bool = True):
     """MATLAB ``imresize(img, scale_or_size, 'bicubic')`` for up- or down-scaling.
 
@@ -132,7 +134,13 @@ def imresize(img, scale_or_size, *, antialias: bool = True):
     ``(H, W, C)``/``(H, W)`` or PIL image (``RGB``/``L``); the result has the same kind. Float
     tensors are clamped to [0, 1]; uint8 outputs are rounded and clipped like MATLAB's.
     """
-    h, w = _image_hw(img)
+    x, back = _as_float_tensor(img)
+    return back(_imresize_batch(x, scale_or_size, antialias))
+
+
+def _imresize_batch(x: torch.Tensor, scale_or_size, antialias: bool) -> torch.Tensor:
+    """``imresize`` of a float batch ``(B, C, H, W)`` -> float batch ``(B, C, H', W')``."""
+    h, w = x.shape[-2:]
     if isinstance(scale_or_size, numbers.Real) and not isinstance(scale_or_size, bool):
         if not scale_or_size > 0:
             raise ValueError(f"scale must be positive, got {scale_or_size}")
@@ -145,8 +153,7 @@ def imresize(img, scale_or_size, *, antialias: bool = True):
         scales = (out_hw[0] / h, out_hw[1] / w)
     if h < 1 or w < 1:
         raise ValueError(f"cannot resize an empty image of size {h}x{w}")
-    x, back = _as_float_tensor(img)
-    return back(_resize_tensor(x, out_hw, scales, antialias))
+    return _resize_tensor(x, out_hw, scales, antialias)
 
 
 def bicubic_downsample(hr, scale: int = 4):
@@ -164,15 +171,9 @@ def bicubic_downsample(hr, scale: int = 4):
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or scale != int(scale) or scale < 1:
         raise ValueError(f"scale must be an integer >= 1, got {scale!r}")
     scale = int(scale)
-    h, w = _image_hw(hr)
+    x, back = _as_float_tensor(hr)
+    h, w = x.shape[-2:]
     if h < scale or w < scale:
         raise ValueError(f"image of size {h}x{w} is smaller than the scale factor {scale}")
-    if isinstance(hr, Image.Image):
-        if h % scale or w % scale:
-            hr = hr.crop((0, 0, w - w % scale, h - h % scale))
-    else:
-        hr = modcrop(hr, scale)
-    if scale == 1:
-        _as_float_tensor(hr)  # same input validation as for other scales
-        return hr.copy() if isinstance(hr, (np.ndarray, Image.Image)) else hr.clone()
-    return imresize(hr, 1.0 / scale)
+    x = modcrop(x, scale)
+    return back(x if scale == 1 else _imresize_batch(x, 1.0 / scale, True))

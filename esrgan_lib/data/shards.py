@@ -10,7 +10,7 @@ with BasicSR's LMDB option. It yields exactly the items of ``SRPatchDataset`` ov
 
 Disk use: 3 bytes per HR pixel plus ``3 / scale**2`` for the LR. A crop from a memory map costs the
 same whatever the image size, so shards can be made from the full images: overlapping sub-images
-(``prepare_subimages``, step 240 for 480 tiles) would store every pixel about four times.
+(``prepare_subimages``, 480-pixel tiles every 240 pixels) would store every pixel about four times.
 """
 
 from __future__ import annotations
@@ -21,26 +21,23 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_path
+from ..img_util import list_images, read_image
 from .datasets import SRPatchDataset
 from .degradation import bicubic_downsample
-from .io import list_images, read_image
 from .subimages import run_by_rank
 
-__all__ = ["prepare_shards", "ShardPatchDataset"]
+__all__ = ["prepare_shards", "ShardPatchDataset", "shard_index_path"]
 
 
 def _atomic_npy(array: np.ndarray, dest: Path) -> None:
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, np.ascontiguousarray(array))
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(dest) as tmp, open(tmp, "wb") as f:  # a file object: np.save would add ".npy"
+        np.save(f, np.ascontiguousarray(array))
 
 
-def _index_file(dst: Path, scale: int) -> Path:
-    return dst / f"index.x{scale}.json"
+def shard_index_path(folder: str | os.PathLike, scale: int) -> Path:
+    """``<folder>/index.x<scale>.json``: the file that makes ``folder`` a shard folder for ``scale``."""
+    return Path(folder) / f"index.x{int(scale)}.json"
 
 
 def _shard_paths(dst: Path, name: str, scale: int) -> tuple[Path, Path]:
@@ -61,10 +58,8 @@ def _write_index(dst: Path, scale: int, names: list[str]) -> None:
     for name in names:
         hr = np.load(_shard_paths(dst, name, scale)[0], mmap_mode="r")
         images.append({"name": name, "size": [int(hr.shape[0]), int(hr.shape[1])]})
-    dest = _index_file(dst, scale)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"scale": scale, "images": images}, indent=1))
-    os.replace(tmp, dest)
+    with atomic_path(shard_index_path(dst, scale)) as tmp:
+        tmp.write_text(json.dumps({"scale": scale, "images": images}, indent=1))
 
 
 def prepare_shards(
@@ -83,13 +78,14 @@ def prepare_shards(
     bicubic LR, ``(H // scale, W // scale, 3)``), plus ``index.x<scale>.json`` for the dataset. Call it
     on every rank like ``prepare_subimages``: rank ``r`` converts images ``r, r + world_size, ...``,
     files are written atomically, finished images are skipped on a rerun, and each rank waits
-    (no timeout, a line every ``log_every_s`` seconds) until all ranks are done.
+    (no timeout, a line every ``log_every_s`` seconds) until all ranks are done and rank 0 has written
+    the index (``shard_index_path``).
     """
     if isinstance(scale, bool) or int(scale) != scale or scale < 1:
         raise ValueError(f"scale must be an integer >= 1, got {scale!r}")
     src, dst, scale = Path(src), Path(dst), int(scale)
     dst.mkdir(parents=True, exist_ok=True)
-    paths = {p.name: p for p in list_images(src, check=False)}
+    paths = {p.name: p for p in list_images(src, check="name")}
     names = sorted(paths)
     suffix = f".x{scale}"
 
@@ -97,8 +93,8 @@ def prepare_shards(
         _write_shard(paths[job.removesuffix(suffix)], dst, scale)
 
     jobs = [name + suffix for name in names]
-    run_by_rank(jobs, convert, dst, rank=rank, world_size=world_size, poll_s=poll_s, log_every_s=log_every_s)
-    _write_index(dst, scale, names)
+    run_by_rank(jobs, convert, dst, rank=rank, world_size=world_size, poll_s=poll_s, log_every_s=log_every_s,
+                finish=lambda: _write_index(dst, scale, names))
     return dst
 
 
@@ -127,7 +123,7 @@ class ShardPatchDataset(SRPatchDataset):
     ):
         self._set_options(scale, hr_size, augment, repeat, seed, color_augment)
         self.shard_dir = Path(shard_dir)
-        index_file = _index_file(self.shard_dir, self.scale)
+        index_file = shard_index_path(self.shard_dir, self.scale)
         if not index_file.is_file():
             raise FileNotFoundError(
                 f"no shards for scale {self.scale} in {self.shard_dir} ({index_file.name} is missing): "

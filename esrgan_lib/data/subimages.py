@@ -5,7 +5,8 @@
 barrier with a timeout while another one cuts. Each tile is written to a temporary file and renamed
 into place; after the tiles of an image a marker ``.progress/<name>.done`` is written, so an
 interrupted run resumes where it stopped and a finished one does nothing. When its share is done a
-rank writes ``.done-rank<r>-of-<w>`` and waits, without a timeout, until every rank's marker is there.
+rank writes ``.done-rank<r>-of-<w>`` and waits, without a timeout, until every rank's marker is there
+(rank 0 writes its own last, once the others are there).
 
 ``run_by_rank`` is the same machinery for any per-file job (``prepare_shards`` uses it).
 """
@@ -18,11 +19,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from .io import list_images, read_image
+from .._atomic import atomic_path
+from ..img_util import list_images, read_image, save_image
 
-__all__ = ["extract_subimages", "prepare_subimages", "run_by_rank", "tile_starts"]
+__all__ = ["SUBIMAGE_SIZE", "SUBIMAGE_STEP", "extract_subimages", "prepare_subimages", "run_by_rank",
+           "tile_starts"]
+
+SUBIMAGE_SIZE = 480  # BasicSR's DIV2K sub-images: 480x480 tiles ...
+SUBIMAGE_STEP = 240  # ... starting every 240 pixels
 
 
 def tile_starts(length: int, crop: int, step: int, thresh_size: int = 0) -> list[int]:
@@ -39,15 +44,6 @@ def tile_starts(length: int, crop: int, step: int, thresh_size: int = 0) -> list
     return starts
 
 
-def _atomic_png(tile: np.ndarray, dest: Path) -> None:
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    try:
-        Image.fromarray(tile).save(tmp, format="PNG", compress_level=3)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _cut(path: Path, out: Path, crop: int, step: int, thresh_size: int) -> list[Path]:
     """Cut one image into tiles ``<stem>_s001.png``, ... in ``out`` (atomic writes); their paths."""
     img = read_image(path)
@@ -56,7 +52,7 @@ def _cut(path: Path, out: Path, crop: int, step: int, thresh_size: int) -> list[
     for y in tile_starts(h, crop, step, thresh_size):
         for x in tile_starts(w, crop, step, thresh_size):
             dest = out / f"{path.stem}_s{len(written) + 1:03d}.png"
-            _atomic_png(np.ascontiguousarray(img[y : y + crop, x : x + crop]), dest)
+            save_image(np.ascontiguousarray(img[y : y + crop, x : x + crop]), dest, compress_level=3)
             written.append(dest)
     return written
 
@@ -68,7 +64,7 @@ def _check_tiles(crop: int, step: int) -> None:
 
 def _sources(folder: str | os.PathLike) -> list[Path]:
     """The images of ``folder``; refuses names whose tiles would overwrite each other (x.png, x.jpg)."""
-    paths = list_images(folder, check=False)
+    paths = list_images(folder, check="name")
     stems: dict[str, list[str]] = {}
     for p in paths:
         stems.setdefault(p.stem, []).append(p.name)
@@ -83,8 +79,8 @@ def _sources(folder: str | os.PathLike) -> list[Path]:
 def extract_subimages(
     folder: str | os.PathLike,
     out: str | os.PathLike,
-    crop: int = 480,
-    step: int = 240,
+    crop: int = SUBIMAGE_SIZE,
+    step: int = SUBIMAGE_STEP,
     *,
     thresh_size: int = 0,
 ) -> list[Path]:
@@ -103,9 +99,8 @@ def extract_subimages(
 
 
 def _touch(path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text("done\n")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text("done\n")
 
 
 def run_by_rank(
@@ -117,12 +112,15 @@ def run_by_rank(
     world_size: int = 1,
     poll_s: float = 2.0,
     log_every_s: float = 60.0,
+    finish: Callable[[], object] | None = None,
 ) -> None:
     """Run ``do_job(jobs[i])`` for ``i % world_size == rank``, then wait for all ranks (see module doc).
 
     ``jobs`` are unique names (file names), the same list on every rank. Finished jobs (marker
-    ``dst/.progress/<job>.done``) are skipped. Waits without a timeout, printing a line every
-    ``log_every_s`` seconds. Needs no ``torch.distributed`` process group, only the shared ``dst``.
+    ``dst/.progress/<job>.done``) are skipped. ``finish()``, if given, runs once, on rank 0, when every
+    rank's jobs are done and before any rank returns (for a file all ranks need, written by one
+    writer). Waits without a timeout, printing a line every ``log_every_s`` seconds. Needs no
+    ``torch.distributed`` process group, only the shared ``dst``.
     """
     if not (isinstance(world_size, int) and world_size >= 1 and isinstance(rank, int)):
         raise ValueError(f"world_size must be an int >= 1 and rank an int, got {world_size!r}, {rank!r}")
@@ -135,15 +133,20 @@ def run_by_rank(
         if not marker.exists():
             do_job(job)
             _touch(marker)
-    _touch(dst / f".done-rank{rank}-of-{world_size}")
     markers = [dst / f".done-rank{r}-of-{world_size}" for r in range(world_size)]
+    if rank:  # rank 0 writes its marker last, after finish(): the others wait for it
+        _touch(markers[rank])
     start = last_log = time.monotonic()
-    while missing := [m.name for m in markers if not m.exists()]:
+    while missing := [m.name for m in markers[not rank:] if not m.exists()]:  # rank 0: the others only
         if time.monotonic() - last_log >= log_every_s:
             last_log = time.monotonic()
             waited = last_log - start
             print(f"rank {rank}: waiting {waited:.0f} s for {', '.join(missing)} in {dst}", flush=True)
         time.sleep(poll_s)
+    if not rank:
+        if finish is not None:
+            finish()
+        _touch(markers[0])
 
 
 def prepare_subimages(
@@ -152,8 +155,8 @@ def prepare_subimages(
     *,
     rank: int = 0,
     world_size: int = 1,
-    crop: int = 480,
-    step: int = 240,
+    crop: int = SUBIMAGE_SIZE,
+    step: int = SUBIMAGE_STEP,
     thresh_size: int = 0,
     poll_s: float = 2.0,
     log_every_s: float = 60.0,

@@ -2,11 +2,14 @@
 
 - ``perceptual``: ``PerceptualLoss`` (VGG19 features, conv5_4 before ReLU as in the paper)
 - ``gan``: relativistic average (ESRGAN), WGAN (the giakou4/gans ESRGAN README) and vanilla (SRGAN) GAN
-  losses on raw discriminator outputs, ``GAN_LOSSES`` registry, and the WGAN-GP ``gradient_penalty``
+  losses on raw discriminator outputs, ``GAN_RECIPES`` (each GAN's two losses, as fields of a
+  ``GanRecipe``; ``GAN_LOSSES``: the same pairs by name), and the WGAN-GP ``gradient_penalty``
 """
 
 from .gan import (
     GAN_LOSSES,
+    GAN_RECIPES,
+    GanRecipe,
     gradient_penalty,
     ragan_d_loss,
     ragan_g_loss,
@@ -39,4 +42,6 @@ __all__ = [
     "vanilla_d_loss",
     "vanilla_g_loss",
     "GAN_LOSSES",
+    "GAN_RECIPES",
+    "GanRecipe",
 ]

@@ -3,20 +3,22 @@
 Every loss takes the discriminator's **raw** outputs (logits / critic scores, any shape such as (B, 1)
 or (B,); no sigmoid applied) and returns a scalar tensor. Expectations E[.] are means over all elements.
 
-- ``ragan_*``: ESRGAN's relativistic average GAN (the paper).
+- ``ragan_*``: ESRGAN's relativistic average GAN (the paper's terms, averaged as in the official code).
 - ``wgan_*``: the Wasserstein GAN of the giakou4/gans ESRGAN README, used with ``gradient_penalty`` (WGAN-GP).
 - ``vanilla_*``: the standard (non-saturating) GAN of SRGAN.
 
-``GAN_LOSSES[name] = (d_loss, g_loss)`` gives a uniform interface: both take ``(real_out, fake_out)``,
-the discriminator's outputs on real (HR) and generated (SR) images. ``GAN_RECIPES[name]`` is the
-training recipe built on them (``GanRecipe``: the step's losses and the recipe's settings).
+``GAN_RECIPES[name]`` (a ``GanRecipe``) holds each GAN's two losses with one signature,
+``(real_out, fake_out)``, the discriminator's outputs on real (HR) and generated (SR) images, and says
+whether the generator loss needs D(real) and whether the critic gets a gradient penalty;
+``GAN_LOSSES[name] = (d_loss, g_loss)`` is the same pair. The loss weights and optimiser settings of each
+recipe are ``TrainConfig`` values: ``esrgan_lib.training.presets.RECIPES``.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -34,27 +36,27 @@ def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
 
 
 def ragan_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """Discriminator loss of the relativistic average GAN (ESRGAN paper, eq. 2).
+    """Discriminator loss of the relativistic average GAN, as the official ESRGAN code computes it.
 
-    With D_Ra(a, b) = sigmoid(C(a) - E[C(b)]):
-    L_D = -E[log D_Ra(real, fake)] - E[log(1 - D_Ra(fake, real))].
-
-    Convention: the paper's **sum** of the two terms. BasicSR halves each term (so its value is half
-    of this one, and its gradients too) and detaches the other batch's mean in the D step; here the
-    mean is not detached, so the gradient is exactly that of the formula above.
+    With D_Ra(a, b) = sigmoid(C(a) - E[C(b)]), the paper (eq. 2) writes the **sum**
+    -E[log D_Ra(real, fake)] - E[log(1 - D_Ra(fake, real))]. The authors' code and BasicSR's
+    ``ESRGANModel`` take **half** of it (each term times 0.5), and the paper's loss weights (5e-3 on the
+    generator's adversarial term) were tuned with that halved form: summing would double the adversarial
+    gradient. So this returns the mean of the two terms. Neither batch mean is detached, as in the
+    authors' code (BasicSR detaches the other batch's mean in each of its two backward passes).
     """
-    return _bce(real_logits - fake_logits.mean(), 1.0) + _bce(fake_logits - real_logits.mean(), 0.0)
+    return 0.5 * (_bce(real_logits - fake_logits.mean(), 1.0) + _bce(fake_logits - real_logits.mean(), 0.0))
 
 
 def ragan_g_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """Generator loss of the relativistic average GAN (ESRGAN paper, eq. 3), symmetric to the D loss:
+    """Generator loss of the relativistic average GAN (paper eq. 3), symmetric to the D loss:
 
-    L_G = -E[log(1 - D_Ra(real, fake))] - E[log D_Ra(fake, real)].
-
-    Unlike a standard GAN the generator also gets gradients through the real images' term. Paper's sum
-    convention (BasicSR averages the two terms). Pass ``real_logits`` detached (they do not depend on G).
+    the paper's sum -E[log(1 - D_Ra(real, fake))] - E[log D_Ra(fake, real)], halved as in the official
+    code (``(l_g_real + l_g_fake) / 2``; see ``ragan_d_loss`` for why the halving matters). Unlike a
+    standard GAN the generator also gets gradients through the real images' term. Pass
+    ``real_logits`` detached (they do not depend on G).
     """
-    return _bce(real_logits - fake_logits.mean(), 0.0) + _bce(fake_logits - real_logits.mean(), 1.0)
+    return 0.5 * (_bce(real_logits - fake_logits.mean(), 0.0) + _bce(fake_logits - real_logits.mean(), 1.0))
 
 
 # --- Wasserstein GAN (the giakou4/gans ESRGAN README) ----------------------------------------------------
@@ -89,81 +91,41 @@ def vanilla_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
 
 
 def _ignore_real(fn):
-    """Adapt ``fn(fake_out)`` to the registry's ``(real_out, fake_out)`` signature."""
+    """Adapt ``fn(fake_out)`` to the uniform ``(real_out, fake_out)`` signature."""
 
     @functools.wraps(fn)
-    def wrapper(real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+    def wrapper(real_out: torch.Tensor | None, fake_out: torch.Tensor) -> torch.Tensor:
         return fn(fake_out)
 
     return wrapper
 
 
-GAN_LOSSES = {
-    "ragan": (ragan_d_loss, ragan_g_loss),
-    "wgan-gp": (wgan_d_loss, _ignore_real(wgan_g_loss)),
-    "vanilla": (vanilla_d_loss, _ignore_real(vanilla_g_loss)),
-}
-
-
-# --- recipes: how a training step uses each GAN (the trainer never branches on the name) -------------
+# --- recipes: what a training step computes for each GAN (the trainer never branches on the name) ----
 
 
 @dataclass(frozen=True)
 class GanRecipe:
-    """One GAN recipe: its losses (from ``GAN_LOSSES``), what its steps compute, and its settings.
+    """The adversarial part of one GAN recipe (its ``TrainConfig`` values are in ``training.presets``).
 
-    ``settings`` are the ``TrainConfig`` values the recipe implies (loss weights, Adam betas,
-    discriminator); ``uses_real_in_g``: the generator loss needs D(real) (RaGAN); ``penalty``: add
-    the WGAN-GP gradient penalty to the discriminator loss. Every recipe returns the same keys.
+    ``d_loss(real_out, fake_out)`` and ``g_loss(real_out, fake_out)`` take the discriminator's raw
+    outputs on HR and SR images; ``g_uses_real``: ``g_loss`` needs D(real) (RaGAN; otherwise the
+    generator step passes None and skips that forward pass); ``penalty``: the discriminator step adds
+    the WGAN-GP ``gradient_penalty`` (weighted by ``TrainConfig.gp_weight``).
     """
 
     name: str
-    settings: Mapping = field(default_factory=dict)
-    uses_real_in_g: bool = False
+    d_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    g_loss: Callable[[torch.Tensor | None, torch.Tensor], torch.Tensor]
+    g_uses_real: bool = False
     penalty: bool = False
 
-    def generator_loss(self, d: nn.Module, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-        """Adversarial loss of the generator; ``sr``, ``hr`` (B, 3, H, W) in [0, 1]; scalar fp32."""
-        fake_out = d(sr).float()
-        real_out = d(hr).float().detach() if self.uses_real_in_g else None
-        return GAN_LOSSES[self.name][1](real_out, fake_out)
 
-    def discriminator_terms(self, d: nn.Module, sr, hr, *, gp_weight: float, autocast) -> tuple[dict, dict]:
-        """``({"l_d", "gp"}, {"d_real", "d_fake"})``: loss terms to sum and detached monitors (scalars).
-
-        ``sr`` must be detached from the generator; ``autocast`` is the precision context of the
-        forward passes (the gradient penalty always runs in fp32, outside it)."""
-        with autocast:
-            real_out, fake_out = d(hr).float(), d(sr).float()
-        terms = {"l_d": GAN_LOSSES[self.name][0](real_out, fake_out)}
-        if self.penalty:
-            terms["gp"] = gp_weight * gradient_penalty(d, hr, sr.float())
-        else:
-            terms["gp"] = torch.zeros((), device=hr.device)
-        return terms, {"d_real": real_out.detach().mean(), "d_fake": fake_out.detach().mean()}
-
-
-_NO_BN = dict(d_batch_norm=False, perceptual_before_activation=True, pixel_weight=1e-2, perceptual_weight=1.0)
 GAN_RECIPES: dict[str, GanRecipe] = {
-    "ragan": GanRecipe(  # ESRGAN paper
-        "ragan",
-        dict(_NO_BN, adversarial_weight=5e-3, perceptual_criterion="l1", betas_g=(0.9, 0.99),
-             betas_d=(0.9, 0.99)),
-        uses_real_in_g=True,
-    ),
-    "wgan-gp": GanRecipe(  # the giakou4/gans ESRGAN README
-        "wgan-gp",
-        dict(_NO_BN, adversarial_weight=5e-3, gp_weight=10.0, perceptual_criterion="mse",
-             betas_g=(0.0, 0.9), betas_d=(0.0, 0.9), discriminator="vgg"),
-        penalty=True,
-    ),
-    "vanilla": GanRecipe(  # SRGAN
-        "vanilla",
-        dict(pixel_weight=0.0, perceptual_weight=1 / 12.75**2, adversarial_weight=1e-3,
-             perceptual_before_activation=False, perceptual_criterion="mse", betas_g=(0.9, 0.999),
-             betas_d=(0.9, 0.999), d_batch_norm=True, discriminator="vgg"),
-    ),
+    "ragan": GanRecipe("ragan", ragan_d_loss, ragan_g_loss, g_uses_real=True),  # ESRGAN paper
+    "wgan-gp": GanRecipe("wgan-gp", wgan_d_loss, _ignore_real(wgan_g_loss), penalty=True),  # that README
+    "vanilla": GanRecipe("vanilla", vanilla_d_loss, _ignore_real(vanilla_g_loss)),  # SRGAN
 }
+GAN_LOSSES = {name: (r.d_loss, r.g_loss) for name, r in GAN_RECIPES.items()}  # (d_loss, g_loss) by name
 
 
 # --- WGAN-GP gradient penalty -----------------------------------------------------------------------

@@ -4,31 +4,33 @@ ESRGAN compares super-resolved and ground-truth images in the feature space of a
 VGG19: ``features[:35]`` ends at conv5_4 **before** its ReLU (the paper's choice: after the ReLU most
 activations are zero, so the signal is sparse); SRGAN used the same layer
 **after** the ReLU (``features[:36]``). BasicSR compares the features with L1, the giakou4/gans ESRGAN
-README with MSE.
+README with MSE. The layers are torchvision's own: ``torchvision.models.vgg19(weights=None).features``.
 
 The ImageNet weights are torchvision's ``VGG19_Weights.IMAGENET1K_V1`` file (``vgg19-dcbb9e9d.pth``,
-548 MB). They are looked up in torch hub's cache (``torch.hub.get_dir()/checkpoints``), downloaded
-there when missing, or read from ``$ESRGAN_VGG_WEIGHTS``. Nothing is loaded at import time.
+548 MB; its name holds the start of its sha256). They are looked up in torch hub's cache
+(``torch.hub.get_dir()/checkpoints``, where torchvision keeps them too), downloaded there with
+``esrgan_lib.download.fetch`` when missing, or read from ``$ESRGAN_VGG_WEIGHTS``. Nothing is loaded at
+import time.
 """
 
 from __future__ import annotations
 
-import http.client
 import os
-import socket
 import warnings
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models import vgg as tv_vgg
+from torchvision.models import VGG19_Weights, vgg19
 
-# torchvision's VGG19_Weights.IMAGENET1K_V1 (the 8 hex digits start the file's sha256).
-VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
-VGG19_FILENAME = "vgg19-dcbb9e9d.pth"
+from ..download import DownloadError, fetch
+from ..img_util import check_float_range
+
+VGG19_URL = VGG19_Weights.IMAGENET1K_V1.url  # https://download.pytorch.org/models/vgg19-dcbb9e9d.pth
+VGG19_FILENAME = VGG19_URL.rsplit("/", 1)[-1]  # torch hub's name-<sha256 prefix>.pth
 VGG19_ENV_VAR = "ESRGAN_VGG_WEIGHTS"
-DOWNLOAD_TIMEOUT = 20.0  # seconds per network operation (connect, each read); offline fails fast
+DOWNLOAD_TIMEOUT = 20.0  # seconds per network operation (connect, each read)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -48,64 +50,43 @@ def _vgg19_conv_indices() -> dict[str, int]:
 VGG19_LAYERS = _vgg19_conv_indices()  # conv1_1 -> 0, ..., conv5_4 -> 34
 
 
-def _vgg19_features(end: int) -> nn.Sequential:
-    """``torchvision.models.vgg19().features[:end]``: torchvision's layers, indices and init.
+def _vgg19_features(end: int, *, init: bool) -> nn.Sequential:
+    """``torchvision.models.vgg19(weights=None).features[:end]``, allocated on the CPU.
 
-    Only the part of the config up to layer ``end`` is built (``make_layers`` on a prefix of
-    ``cfgs["E"]``); the ReLUs are made out-of-place so a feature map a caller keeps is never
-    overwritten by the next layer.
+    The whole VGG19 is built on the meta device (no memory, no time: its 400 MB classifier is never
+    made) and only ``features[:end]`` is allocated. ``init=True`` initialises the convs as
+    torchvision's ``VGG.__init__`` does (for random weights); otherwise the caller loads a state dict.
+    The ReLUs are made out-of-place so a feature map a caller keeps is never overwritten.
     """
-    cfg, n_layers = [], 0
-    for v in tv_vgg.cfgs["E"]:  # 64, 64, "M", 128, 128, "M", 256 x4, "M", 512 x4, "M", 512 x4, "M"
-        if n_layers >= end:
-            break
-        cfg.append(v)
-        n_layers += 1 if v == "M" else 2  # max pool | conv + ReLU
-    layers = tv_vgg.make_layers(cfg, batch_norm=False)[:end]
+    with torch.device("meta"):
+        layers = vgg19(weights=None).features[:end]
+    layers = layers.to_empty(device="cpu")
     for m in layers:
         if isinstance(m, nn.ReLU):
             m.inplace = False
-        elif isinstance(m, nn.Conv2d):  # torchvision's VGG.__init__ init (make_layers leaves the default)
+        elif isinstance(m, nn.Conv2d) and init:
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             nn.init.zeros_(m.bias)
     return layers
 
 
-def _download(url: str, dest: Path, *, timeout: float) -> None:
-    """``torch.hub.download_url_to_file`` with the sha256 prefix of the file name (torch hub's
-    ``name-<hash>.ext`` convention) checked; each network operation times out after ``timeout`` s.
-
-    torch hub writes a temporary file and renames it only after the hash check: nothing partial is
-    left behind. ``socket``'s default timeout is set for the call (torch hub takes none) and restored.
-    """
-    match = torch.hub.HASH_REGEX.search(dest.name)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout)
-    try:
-        torch.hub.download_url_to_file(url, str(dest), hash_prefix=match.group(1) if match else None)
-    except RuntimeError as e:
-        if "invalid hash value" in str(e):
-            raise RuntimeError(f"{url}: its sha256 does not start with {match.group(1)} ({e})") from None
-        raise
-    finally:
-        socket.setdefaulttimeout(previous)
-
-
 def imagenet_vgg19_path(*, download: bool = True) -> Path:
     """Path of torchvision's ImageNet VGG19 file, downloading it into torch hub's cache if needed.
 
-    Raises a RuntimeError within seconds when offline, saying which file to put where.
+    The download (``esrgan_lib.download.fetch``) checks the sha256 prefix in the file name and makes
+    one attempt, so offline it fails at once; a transfer that breaks off keeps its ``.part`` file and
+    the next call resumes it. Raises a one-line RuntimeError saying which file to put where.
     """
     folder = Path(torch.hub.get_dir()) / "checkpoints"
     path = folder / VGG19_FILENAME
     if path.is_file():
         return path
     if download:
+        match = torch.hub.HASH_REGEX.search(VGG19_FILENAME)
+        prefix = match.group(1) if match else None
         try:
-            _download(VGG19_URL, path, timeout=DOWNLOAD_TIMEOUT)
-            return path
-        except (OSError, RuntimeError, ValueError, http.client.HTTPException) as err:  # URLError, timeouts
+            return fetch(VGG19_URL, path, prefix, retries=0, timeout=DOWNLOAD_TIMEOUT)
+        except (DownloadError, OSError) as err:
             reason = f"the download failed ({err})"
     else:
         reason = "download=False"
@@ -179,7 +160,7 @@ class PerceptualLoss(nn.Module):
             raise ValueError(f"criterion must be 'l1' or 'mse', got {criterion!r}")
         self.layer, self.before_activation, self.criterion = layer, before_activation, criterion
         end = VGG19_LAYERS[layer] + (1 if before_activation else 2)
-        self.vgg = _vgg19_features(end)
+        self.vgg = _vgg19_features(end, init=weights is None)
 
         if weights is None:
             warnings.warn(
@@ -234,12 +215,8 @@ class PerceptualLoss(nn.Module):
         if sr.shape != hr.shape:
             raise ValueError(f"sr and hr shapes differ: {tuple(sr.shape)} vs {tuple(hr.shape)}")
         if not self._range_checked:  # first call only: the check is a host sync (a GPU stall)
-            lo, hi = torch.aminmax(hr.detach())
-            if lo < -1e-3 or hi > 1 + 1e-3:  # sr may overshoot slightly (no output activation); hr may not
-                raise ValueError(
-                    f"hr values must be in [0, 1], got [{lo.item():.3g}, {hi.item():.3g}] "
-                    "([0, 255] or [-1, 1] input? convert to [0, 1] first)"
-                )
+            lo, hi = torch.aminmax(hr.detach())  # sr may overshoot (no output activation); hr may not
+            check_float_range(lo.item(), hi.item(), "hr")
             self._range_checked = True
         sr_features = self.features(sr)
         with torch.no_grad():

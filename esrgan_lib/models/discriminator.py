@@ -129,13 +129,23 @@ def _vgg128_size(size: int, config) -> str | None:
     return None
 
 
+def _detect_vgg(sd) -> bool:
+    """``VGGDiscriminator``'s own keys (``features.*``, ``classifier.*``)."""
+    return "features.0.weight" in sd and any(k.startswith("classifier.") for k in sd)
+
+
+def _detect_vgg128(sd) -> bool:
+    """BasicSR's ``VGGStyleDiscriminator`` keys (``conv0_0``, ``linear1``)."""
+    return "conv0_0.weight" in sd and "linear1.weight" in sd
+
+
 register(ArchSpec(
-    name="vgg", cls=VGGDiscriminator, role="discriminator",
+    name="vgg", cls=VGGDiscriminator, role="discriminator", detect_keys=_detect_vgg,
     summary="the giakou4/gans ESRGAN README's critic (batch_norm=True: SRGAN's); HR side >= 96",
     check_input_size=_vgg_size, uses_batchnorm=lambda config: bool(config.get("batch_norm", False)),
 ))
 register(ArchSpec(
-    name="vgg128", cls=VGGStyleDiscriminator, role="discriminator",
+    name="vgg128", cls=VGGStyleDiscriminator, role="discriminator", detect_keys=_detect_vgg128,
     summary="BasicSR's VGG-style discriminator used to reproduce the paper (input 128 or 256, BatchNorm)",
     check_input_size=_vgg128_size, uses_batchnorm=lambda config: True,
 ))

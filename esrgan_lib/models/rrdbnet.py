@@ -18,11 +18,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import rrdbnet_formats
-from .registry import ArchSpec, register
+from .registry import ArchSpec, SizeRequirements, register
 
-__all__ = ["ResidualDenseBlock", "RRDB", "RRDBNet", "default_init_weights", "count_parameters"]
+__all__ = ["ResidualDenseBlock", "RRDB", "RRDBNet", "default_init_weights", "count_parameters",
+           "unshuffle_factor", "upsampling_steps", "LRELU_SLOPE"]
 
 SUPPORTED_SCALES = (1, 2, 4, 8)
+LRELU_SLOPE = 0.2  # every LeakyReLU of the generator (dense blocks, upsampling, conv_hr)
 
 
 @torch.no_grad()
@@ -65,7 +67,7 @@ class ResidualDenseBlock(nn.Module):
         self.conv3 = nn.Conv2d(nf + 2 * gc, gc, 3, 1, 1)
         self.conv4 = nn.Conv2d(nf + 3 * gc, gc, 3, 1, 1)
         self.conv5 = nn.Conv2d(nf + 4 * gc, nf, 3, 1, 1)
-        self.lrelu = nn.LeakyReLU(0.2, inplace=True)
+        self.lrelu = nn.LeakyReLU(LRELU_SLOPE, inplace=True)
         default_init_weights([self.conv1, self.conv2, self.conv3, self.conv4, self.conv5], 0.1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -130,8 +132,8 @@ class RRDBNet(nn.Module):
         if scale not in SUPPORTED_SCALES:
             raise ValueError(f"RRDBNet supports scale in {SUPPORTED_SCALES}, got {scale}")
         self.in_ch, self.out_ch, self.nf, self.nb, self.gc, self.scale = in_ch, out_ch, nf, nb, gc, scale
-        self.unshuffle = _unshuffle_factor(scale)
-        self.num_up = 3 if scale == 8 else 2
+        self.unshuffle = unshuffle_factor(scale)
+        self.num_up = upsampling_steps(scale)
 
         self.conv_first = nn.Conv2d(in_ch * self.unshuffle**2, nf, 3, 1, 1)
         self.body = nn.Sequential(*[RRDB(nf, gc) for _ in range(nb)])
@@ -142,7 +144,7 @@ class RRDBNet(nn.Module):
             self.conv_up3 = nn.Conv2d(nf, nf, 3, 1, 1)
         self.conv_hr = nn.Conv2d(nf, nf, 3, 1, 1)
         self.conv_last = nn.Conv2d(nf, out_ch, 3, 1, 1)
-        self.lrelu = nn.LeakyReLU(0.2, inplace=True)
+        self.lrelu = nn.LeakyReLU(LRELU_SLOPE, inplace=True)
 
     @property
     def config(self) -> dict:
@@ -187,18 +189,28 @@ class RRDBNet(nn.Module):
         return f"scale={self.scale}, nb={self.nb}, nf={self.nf}, gc={self.gc}"
 
 
-def _unshuffle_factor(scale: int) -> int:
+def unshuffle_factor(scale: int) -> int:
     """Pixel-unshuffle factor of the input (BasicSR's convention): 4 for x1, 2 for x2, else 1."""
     return {1: 4, 2: 2}.get(scale, 1)
+
+
+def upsampling_steps(scale: int) -> int:
+    """Nearest x2 + conv steps after the trunk: 3 for x8, else 2 (x1 and x2 unshuffle first)."""
+    return 3 if scale == 8 else 2
+
+
+def _size_requirements(config) -> SizeRequirements:
+    """x1 and x2 pixel-unshuffle the input by 4 and 2: its sides must be (at least and) multiples of that."""
+    factor = unshuffle_factor(int(config["scale"]))
+    return SizeRequirements(minimum=factor, multiple_of=factor)
 
 
 register(ArchSpec(
     name="rrdbnet", cls=RRDBNet, role="generator", scales=SUPPORTED_SCALES,
     summary="ESRGAN's generator: residual-in-residual dense blocks, no BatchNorm (Wang et al. 2018)",
-    detect=rrdbnet_formats.detect, to_canonical=rrdbnet_formats.to_basicsr,
-    infer_config=rrdbnet_formats.infer_config,
-    input_multiple=lambda config: _unshuffle_factor(int(config.get("scale", 4))),
-    extra={"export_formats": rrdbnet_formats.FORMATS},
+    detect_keys=rrdbnet_formats.detect, to_canonical=rrdbnet_formats.to_basicsr,
+    infer_config=rrdbnet_formats.infer_config, size_requirements=_size_requirements,
+    key_formats=rrdbnet_formats.FORMATS, from_canonical=rrdbnet_formats.from_basicsr, ncnn_graph="rrdbnet",
 ))
 
 

@@ -14,12 +14,14 @@ format                keys (``i`` block, ``k`` dense block 1..3, ``j`` conv 1..5
 ``nf`` comes from ``conv_first``'s output channels, ``gc`` from the first dense conv, ``nb`` from the
 block indices, the scale from the number of upsampling convs (3 -> x8) and, with two, from
 ``conv_first``'s input channels (``16 * c`` -> x1, ``4 * c`` -> x2, ``c`` -> x4; the pixel-unshuffle
-convention of Real-ESRGAN). These functions are what the ``"rrdbnet"`` ``ArchSpec`` registers.
+convention of Real-ESRGAN). These functions are what the ``"rrdbnet"`` ``ArchSpec`` registers
+(``detect_keys``, ``to_canonical``, ``from_canonical``, ``infer_config``; ``FORMATS``: its ``key_formats``).
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
 
 __all__ = ["FORMATS", "detect_format", "detect", "to_basicsr", "from_basicsr", "infer_config"]
@@ -109,15 +111,24 @@ def to_basicsr(sd: Mapping) -> dict:
     raise ValueError("not an RRDBNet state dict (no conv_first + body/RRDB_trunk/model.1.sub keys)")
 
 
-def from_basicsr(sd: Mapping, fmt: str, *, nb: int, num_up: int) -> dict:
-    """BasicSR keys -> ``fmt`` (one of ``FORMATS``); ``nb`` and ``num_up`` place the old-arch layers."""
+def _blocks_and_steps(sd: Mapping) -> tuple[int, int]:
+    """(nb, number of x2 upsampling convs) of a BasicSR-keyed state dict."""
+    nb = len({int(m.group(1)) for k in sd if (m := re.match(r"body\.(\d+)\.", k))})
+    return nb, sum(1 for k in sd if re.match(r"conv_up\d\.weight$", k))
+
+
+def from_basicsr(sd: Mapping, fmt: str) -> dict:
+    """BasicSR keys -> ``fmt`` (one of ``FORMATS``) for tools that assume ``gc=32``, else a warning."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    gc = sd["body.0.rdb1.conv1.weight"].shape[0] if "body.0.rdb1.conv1.weight" in sd else 32
+    if gc != 32:
+        warnings.warn(f"gc={gc}: spandrel/chaiNNer assume gc=32 and will not load this", stacklevel=3)
     if fmt == "basicsr":
         return dict(sd)
     if fmt == "official":
         return _rename_new_arch(sd, to_official=True)
-    if fmt != "old":
-        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
-    names, out = _old_names(nb, num_up), {}
+    names, out = _old_names(*_blocks_and_steps(sd)), {}
     for k, v in sd.items():
         m = re.match(r"body\.(\d+)\.rdb(\d)\.conv(\d)\.(weight|bias)$", k)
         if m:
@@ -140,8 +151,7 @@ def infer_config(sd: Mapping) -> dict:
     nf, c_first = first.shape[0], first.shape[1]
     out_ch = sd["conv_last.weight"].shape[0]
     gc = sd["body.0.rdb1.conv1.weight"].shape[0]
-    nb = len({int(m.group(1)) for k in sd if (m := re.match(r"body\.(\d+)\.", k))})
-    num_up = sum(1 for k in sd if re.match(r"conv_up\d\.weight$", k))
+    nb, num_up = _blocks_and_steps(sd)
     if num_up == 3:
         scale, in_ch = 8, c_first
     elif num_up == 2:

@@ -103,5 +103,5 @@ def _infer_config(sd: Mapping) -> dict:
 register(ArchSpec(
     name="srresnet", cls=SRResNet, role="generator", scales=(2, 4, 8),
     summary="SRGAN's generator: residual blocks with BatchNorm and PReLU (Ledig et al. 2017)",
-    detect=_detect, to_canonical=dict, infer_config=_infer_config,
+    detect_keys=_detect, infer_config=_infer_config,
 ))

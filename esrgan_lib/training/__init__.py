@@ -1,27 +1,27 @@
 """Training: the paper's two-stage recipe (PSNR-oriented, then GAN), resumable, multi-GPU via torchrun.
 
-- ``config``: ``TrainConfig``; ``presets``: the presets ``smoke``, ``cpu``, ``colab_t4``, ``paper`` (data)
-- ``engine``: ``Trainer``, the loop (``fit``) and one optimisation step
-- ``run``: building a run (data before the process group, device, models, optimisers, DDP, loader)
-- ``builders``: one model or data source from a config (through the model registry)
-- ``monitor``: losses kept on the device, one host sync per logged step, divergence and fp16 skips
-- ``evaluator``: validation PSNR, sample grids, export metadata
-- ``resume`` / ``state``: what a checkpoint holds; two checkpoint slots, atomic or in place, RNG states
-- ``interrupt``: Ctrl-C and SIGTERM stop after a checkpoint
-- ``callbacks``: the callback protocol and ``History``
-- ``ema``: ``ModelEMA``; ``sampler``: ``SeededBatchSampler``; ``distributed``: torchrun helpers
+- ``loop``: ``Trainer``, the whole loop in one file: building the run, one optimisation step (the
+  generator and discriminator terms written out), ``fit`` (losses read once per logged step, a time limit)
+- ``config``: ``TrainConfig``; ``presets``: the presets ``smoke``, ``cpu``, ``colab_t4``, ``paper`` and the
+  GAN recipes' values, in one table, with the rule of which value wins
+- ``checkpoints``: what a checkpoint holds, two slots (atomic, or in place on Drive), resuming, RNG states
+- ``train_data``: the training images (sub-images cut before any process group) and the loader
+- ``evaluator``: validation images and PSNR, sample grids, export metadata
+- ``callbacks``: the callback protocol and ``History``; ``interrupt``: Ctrl-C and SIGTERM stop after a
+  checkpoint; ``ema``: ``ModelEMA``; ``sampler``: ``SeededBatchSampler``; ``distributed``: torchrun helpers
+- ``budget``: the FLOPs of one step (counted on the meta device) and the steps a time budget buys
 
-The GAN recipes (what a gan-stage step computes) are ``esrgan_lib.losses.gan.GAN_RECIPES``.
+What a gan-stage step computes for each GAN: ``esrgan_lib.losses.GAN_RECIPES`` (the losses, as fields).
 
 CLI: ``python -m esrgan_lib.train --help``.
 """
 
 from .callbacks import Callback, History
+from .checkpoints import latest_checkpoint
 from .config import TrainConfig, gan_recipe
 from .ema import ModelEMA
-from .engine import Trainer, TrainingDiverged
+from .loop import Trainer, TrainingDiverged
 from .sampler import SeededBatchSampler
-from .state import latest_checkpoint
 
 __all__ = [
     "TrainConfig",

@@ -1,8 +1,9 @@
 """How long a run takes before it runs: the arithmetic of one training step, and the steps a time budget buys.
 
 ``step_tflop(config)`` counts the floating-point operations of one training step (generator forward and
-backward; in the GAN stage also the VGG19 feature extractor and both discriminator passes) with
-``torch.utils.flop_counter.FlopCounterMode`` on the ``meta`` device: shapes only, no memory, no time.
+backward; in the GAN stage also the VGG19 feature extractor and the discriminator passes of the recipe)
+with ``torch.utils.flop_counter.FlopCounterMode`` on the ``meta`` device: shapes only, no memory, no time.
+It counts convolutions and matrix products, the FLOPs that matter (not activations or BatchNorm).
 ``plan_steps`` turns a budget in minutes into a number of steps for a device's peak throughput and an
 assumed share of it (``utilisation``), and ``estimate_minutes`` does the reverse. The peaks are the vendors'
 dense tensor-core figures; what a run reaches is measured by ``benchmarks/gpu_check.sh``.
@@ -11,10 +12,11 @@ dense tensor-core figures; what a run reaches is measured by ``benchmarks/gpu_ch
 from __future__ import annotations
 
 import torch
-from torch import nn
+import torch.nn.functional as F
 
+from ..losses import GAN_RECIPES, VGG19_LAYERS
 from ..models import discriminator_spec, generator_spec
-from .config import TrainConfig
+from .config import TrainConfig, build
 
 __all__ = ["PEAK_TFLOPS", "step_tflop", "peak_tflops", "plan_steps", "estimate_minutes"]
 
@@ -28,12 +30,6 @@ PEAK_TFLOPS = {
 }
 
 
-def _vgg19_conv5_4() -> nn.Module:
-    from torchvision.models import vgg19
-
-    return vgg19(weights=None).features[:35]  # up to conv5_4, before its ReLU
-
-
 def _count(fn) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -43,26 +39,39 @@ def _count(fn) -> float:
 
 
 def step_tflop(config: TrainConfig) -> float:
-    """TFLOP of one training step of ``config`` (arch, sizes, global batch, stage), counted on ``meta``."""
-    batch, hr = config.batch_size, config.hr_size
+    """TFLOP of one training step of ``config`` (arch, sizes, global batch, stage, recipe), counted on
+    ``meta``: the same passes as ``Trainer._step``. Stage gan: the generator step (G forward and
+    backward, VGG19 ``features`` up to ``perceptual_layer``, after its ReLU when
+    ``perceptual_before_activation`` is False, on SR and HR; D on SR, and on HR for RaGAN), then the
+    discriminator step (D on HR and the detached SR). Not counted: WGAN-GP's gradient penalty (a double
+    backward, which ``FlopCounterMode`` cannot follow; about four more D passes)."""
+    from torchvision.models import vgg19
+
+    c, batch, hr = config, config.batch_size, config.hr_size
+    pixel = F.mse_loss if c.pixel_criterion == "mse" else F.l1_loss
     with torch.device("meta"):
-        g = generator_spec(config.arch).build(nf=config.nf, nb=config.nb, gc=config.gc, scale=config.scale)
-        lr_batch = torch.empty(batch, 3, hr // config.scale, hr // config.scale)  # (B, 3, h, w)
+        g = build(generator_spec(c.arch), nf=c.nf, nb=c.nb, gc=c.gc, scale=c.scale)
+        lr_batch = torch.empty(batch, 3, hr // c.scale, hr // c.scale)  # (B, 3, h, w)
         hr_batch = torch.empty(batch, 3, hr, hr)  # (B, 3, H, W)
-        if config.stage == "psnr":
-            return _count(lambda: (g(lr_batch) - hr_batch).abs().mean().backward())
-        d = discriminator_spec(config.discriminator).build(
-            nf=config.d_nf, input_size=hr, batch_norm=config.d_batch_norm
-        )
-        vgg = _vgg19_conv5_4().requires_grad_(False)
+        if c.stage == "psnr":
+            return _count(lambda: pixel(g(lr_batch), hr_batch).backward())
+        d = build(discriminator_spec(c.discriminator), nf=c.d_nf, batch_norm=c.d_batch_norm, input_size=hr)
+        end = VGG19_LAYERS[c.perceptual_layer] + (1 if c.perceptual_before_activation else 2)
+        vgg = vgg19(weights=None).features[:end].requires_grad_(False)
+    recipe = GAN_RECIPES[c.gan]
 
     def gan_step():
-        sr = g(lr_batch)  # generator step: L1 + perceptual + adversarial, D frozen
+        sr = g(lr_batch)  # generator step, D frozen
         d.requires_grad_(False)
-        loss = (sr - hr_batch).abs().mean() + (vgg(sr) - vgg(hr_batch)).abs().mean()
-        (loss + d(sr).mean() + d(hr_batch).mean()).backward()
+        with torch.no_grad():
+            hr_features = vgg(hr_batch)
+        loss = pixel(sr, hr_batch) if c.pixel_weight > 0 else 0
+        loss = loss + F.mse_loss(vgg(sr), hr_features) if c.perceptual_weight > 0 else loss
+        real_out = d(hr_batch).detach() if recipe.g_uses_real else None
+        (loss + recipe.g_loss(real_out, d(sr))).backward()
         d.requires_grad_(True)  # discriminator step on real and detached fake
-        (d(hr_batch).mean() - d(sr.detach()).mean()).backward()
+        fake = sr.detach()
+        recipe.d_loss(d(hr_batch), d(fake)).backward()
 
     return _count(gan_step)
 

@@ -13,8 +13,8 @@ event           logs
 =============== ==================================================================================
 train_begin     ``step`` (0, or the resumed step), ``steps``, ``precision``, ``device``, ``world_size``
 step            every ``log_every`` steps: ``step``, ``epoch``, ``lr``, ``it_per_s``, ``elapsed_s``, the
-                mean of each loss term since the last log (``l1``; gan stage: ``l_pix``, ``l_percep``,
-                ``l_g_gan``, ``l_d``, ``d_real``, ``d_fake``, ``gp`` ...)
+                mean of each loss term since the last log (``l1`` or ``mse``; gan stage: ``l_pix``,
+                ``l_percep``, ``l_g_gan``, ``l_d``, ``gp``, ``d_real``, ``d_fake``)
 validation      ``step``, ``psnr`` (EMA model, dB, Y channel), ``psnr_bicubic``, ``per_image`` dict
 checkpoint      ``step``, ``path``
 train_end       ``step``, ``generator`` (path of the exported EMA generator), ``seconds``

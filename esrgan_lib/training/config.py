@@ -8,15 +8,17 @@ arguments override fields::
     TrainConfig.colab_t4(stage="gan", pretrained="psnr/generator.safetensors", out="/content/drive/...")
     TrainConfig.paper(stage="gan", gan="ragan")  # the paper's recipe (BasicSR's reproduction)
 
-``stage="psnr"`` trains the generator with L1 only; ``stage="gan"`` starts from a stage-psnr generator
-(``pretrained``) and adds the perceptual and adversarial losses. ``gan`` picks the recipe:
+``stage="psnr"`` trains the generator with its pixel loss only (``pixel_criterion``: L1, or MSE for
+SRGAN's SRResNet); ``stage="gan"`` starts from a stage-psnr generator (``pretrained``) and adds the
+perceptual and adversarial losses. ``gan`` picks the recipe (its values: ``presets.RECIPES``; which value
+wins over which: the ``presets`` docstring):
 
 ========== ====================================================================================
-gan        losses and optimiser (``gan_recipe(gan)``, from ``esrgan_lib.losses.gan.GAN_RECIPES``)
+gan        losses and optimiser
 ========== ====================================================================================
 ragan      ESRGAN paper: 1e-2 L1 + 1.0 VGG conv5_4 before ReLU (L1) + 5e-3 relativistic GAN, Adam (0.9, 0.99)
 wgan-gp    giakou4/gans ESRGAN README: 1e-2 L1 + 1.0 VGG (MSE) + 5e-3 WGAN + 10 GP, Adam (0.0, 0.9), no BN
-vanilla    SRGAN: VGG conv5_4 after ReLU (MSE) / 12.75^2 + 1e-3 BCE GAN (use with arch="srresnet")
+vanilla    SRGAN: VGG conv5_4 after ReLU (MSE) / 12.75^2 + 1e-3 BCE GAN, BatchNorm D (with arch="srresnet")
 ========== ====================================================================================
 
 ``config.override(["key=value", ...])`` converts strings to the field's type (the CLI's ``--set``).
@@ -35,9 +37,10 @@ import torch
 from ..losses.gan import GAN_RECIPES
 from ..models import DISCRIMINATORS as DISCRIMINATOR_SPECS
 from ..models import GENERATORS, discriminator_spec
-from .presets import PRESETS
+from ..runtime import PRECISIONS
+from .presets import PRESETS, RECIPE_OPEN, RECIPES
 
-__all__ = ["TrainConfig", "gan_recipe", "parse_value", "STAGES", "ARCHS", "GANS", "DISCRIMINATORS"]
+__all__ = ["TrainConfig", "gan_recipe", "build", "parse_value", "STAGES", "ARCHS", "GANS", "DISCRIMINATORS"]
 
 STAGES = ("psnr", "gan")
 ARCHS = tuple(GENERATORS)  # from the model registry
@@ -47,10 +50,16 @@ DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
 def gan_recipe(gan: str) -> dict:
-    """Loss weights and optimiser settings of a GAN recipe (see the module table)."""
-    if gan not in GAN_RECIPES:
+    """The ``TrainConfig`` values the recipe ``gan`` fixes (``presets.RECIPES``; see the module table)."""
+    if gan not in RECIPES:
         raise ValueError(f"gan must be one of {GANS}, got {gan!r}")
-    return dict(GAN_RECIPES[gan].settings)
+    return dict(RECIPES[gan])
+
+
+def build(spec, **options):
+    """``spec.build`` (a model registry ``ArchSpec``) with only the keyword options that architecture
+    takes: ``build(generator_spec(c.arch), nf=c.nf, nb=c.nb, gc=c.gc, scale=c.scale)``."""
+    return spec.build(**{k: v for k, v in options.items() if k in spec.options})
 
 
 @dataclass
@@ -86,25 +95,25 @@ class TrainConfig:
     steps: int = 1_000_000
     lr_g: float = 2e-4
     lr_d: float = 1e-4
-    betas_g: tuple[float, float] = (0.9, 0.99)
-    betas_d: tuple[float, float] = (0.9, 0.99)
+    betas_g: tuple[float, float] | None = None  # Adam betas; None: the recipe's (stage psnr too)
+    betas_d: tuple[float, float] | None = None
     milestones: tuple[int, ...] = (200_000, 400_000, 600_000, 800_000)
     gamma: float = 0.5
     ema_decay: float = 0.999  # 0 disables the EMA copy
     grad_clip: float = 0.0  # max global grad norm (0: off)
 
-    # GAN stage
+    # GAN stage. None: the value of the recipe `gan` (presets.RECIPES, else presets.RECIPE_OPEN)
     gan: str = "ragan"  # "ragan" | "wgan-gp" | "vanilla"
-    pixel_weight: float = 1e-2
-    perceptual_weight: float = 1.0
-    adversarial_weight: float = 5e-3
-    gp_weight: float = 10.0
+    pixel_weight: float | None = None
+    perceptual_weight: float | None = None
+    adversarial_weight: float | None = None
+    gp_weight: float | None = None  # WGAN-GP's lambda
     perceptual_layer: str = "conv5_4"
-    perceptual_before_activation: bool = True
-    perceptual_criterion: str = "l1"
+    perceptual_before_activation: bool | None = None
+    perceptual_criterion: str | None = None  # "l1" | "mse"
     vgg_weights: str | None = "imagenet"  # "imagenet" | path | None (RANDOM VGG: code tests only)
-    discriminator: str = "vgg"  # "vgg" (giakou4/gans README, SRGAN; HR >= 96) | "vgg128" (BasicSR: 128/256)
-    d_batch_norm: bool = False  # "vgg" only; never with wgan-gp
+    discriminator: str | None = None  # "vgg" (giakou4/gans README, SRGAN; HR >= 96) | "vgg128" (BasicSR)
+    d_batch_norm: bool | None = None  # "vgg" only; never with wgan-gp
     d_nf: int = 64  # "vgg128" only
 
     # engineering
@@ -121,23 +130,28 @@ class TrainConfig:
 
     extra: dict = field(default_factory=dict)  # free-form notes stored in the metadata
 
-    # -- presets (the data is in esrgan_lib.training.presets) ---------------------------------------
+    def __post_init__(self):
+        """Fill the recipe fields left None from the recipe ``gan`` (an unknown ``gan`` is left to
+        ``validate``)."""
+        for name, value in (RECIPE_OPEN | RECIPES.get(self.gan, {})).items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+
+    # -- presets (the data and the rule of which value wins: esrgan_lib.training.presets) -----------
     PRESETS: typing.ClassVar[tuple[str, ...]] = tuple(PRESETS)
 
     @classmethod
     def from_preset(
         cls, name: str, stage: str = "psnr", *, gan: str = "ragan", arch: str = "rrdbnet", **overrides
     ) -> TrainConfig:
-        """``TrainConfig.from_preset("cpu", "gan", gan="wgan-gp")``: the preset's base values, its
-        changes for ``arch``, the stage's values (stage gan: plus the recipe's), then ``overrides``."""
+        """``TrainConfig.from_preset("cpu", "gan", gan="wgan-gp")``: the preset's base values, its stage's,
+        its changes for ``arch``, then the recipe's values, then ``overrides`` (later wins)."""
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose one of {cls.PRESETS}")
         table = PRESETS[name]
-        values = dict(preset=name, stage=stage, gan=gan, arch=arch, **table["base"])
-        values.update(table["arch"].get(arch, {}))
-        values.update(table["psnr"] if stage == "psnr" else {**table["gan"], **gan_recipe(gan)})
-        values.update(overrides)
-        return cls(**values).validate()
+        values = table["base"] | table["gan" if stage == "gan" else "psnr"] | table["arch"].get(arch, {})
+        values |= gan_recipe(gan) | overrides  # the recipe wins over the preset, your keywords over both
+        return cls(preset=name, stage=stage, gan=gan, arch=arch, **values).validate()
 
     @classmethod
     def smoke(cls, stage: str = "psnr", **kwargs) -> TrainConfig:
@@ -180,27 +194,16 @@ class TrainConfig:
             arch=ARCHS,
             gan=GANS,
             discriminator=DISCRIMINATORS,
-            precision=("auto", "bf16", "fp16", "fp32"),
+            precision=PRECISIONS,
             perceptual_criterion=("l1", "mse"),
             pixel_criterion=("l1", "mse"),
         )
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 bad(name, f"must be one of {allowed}")
-        for name in (
-            "nf",
-            "nb",
-            "batch_size",
-            "steps",
-            "log_every",
-            "val_every",
-            "sample_every",
-            "checkpoint_every",
-            "scale",
-        ):
-            if getattr(self, name) < 1:
-                bad(name, "must be >= 1")
-        for name in ("gc", "d_nf", "hr_size"):
+        positive = ("nf", "nb", "gc", "d_nf", "hr_size", "scale", "batch_size", "steps", "log_every",
+                    "val_every", "sample_every", "checkpoint_every")
+        for name in positive:
             if getattr(self, name) < 1:
                 bad(name, "must be >= 1")
         for name in ("num_workers", "repeat", "threads", "seed"):
@@ -266,10 +269,9 @@ class TrainConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown TrainConfig fields: {unknown}")
-        out = {}
-        for k, v in values.items():
-            out[k] = tuple(v) if isinstance(v, list) and typing.get_origin(hints[k]) is tuple else v
-        return cls(**out)
+        tuples = {k for k, tp in hints.items()  # tuple[...] or tuple[...] | None: JSON gives lists
+                  if tuple in (typing.get_origin(tp), *map(typing.get_origin, typing.get_args(tp)))}
+        return cls(**{k: tuple(v) if isinstance(v, list) and k in tuples else v for k, v in values.items()})
 
     def override(self, assignments: Iterable[str]) -> TrainConfig:
         """Apply ``"key=value"`` strings (the CLI's ``--set``), converted to each field's type; returns a

@@ -15,7 +15,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["DistInfo", "setup_distributed", "cleanup_distributed", "all_reduce_mean", "average_gradients"]
+__all__ = ["DistInfo", "setup_distributed", "device_and_processes", "cleanup_distributed",
+           "average_gradients"]
 
 
 @dataclass(frozen=True)
@@ -52,18 +53,29 @@ def setup_distributed(device_type: str) -> DistInfo:
     return DistInfo(rank=rank, world_size=world, local_rank=local)
 
 
+def device_and_processes(name: str) -> tuple[torch.device, DistInfo]:
+    """The device of this process (``TrainConfig.device``: "auto", "cpu", "cuda", "cuda:1" ...) and the
+    process group joined; under torchrun each GPU process uses ``cuda:LOCAL_RANK``. ``ValueError``
+    naming ``TrainConfig.device`` when that device is not present."""
+    from ..runtime import default_device
+
+    device = torch.device(name) if name != "auto" else default_device()
+    present = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if not present.get(device.type, False):
+        raise ValueError(f"TrainConfig.device={str(device)!r}: no such device on this machine (try 'auto')")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"TrainConfig.device={str(device)!r}: only {torch.cuda.device_count()} CUDA device(s) visible"
+        )
+    info = setup_distributed(device.type)
+    if info.enabled and device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+    return device, info
+
+
 def cleanup_distributed() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
-
-
-def all_reduce_mean(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
-    """Mean of ``t`` over all processes (returns ``t`` itself when not distributed)."""
-    if info.enabled:
-        t = t.clone()
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
-        t /= info.world_size
-    return t
 
 
 @torch.no_grad()

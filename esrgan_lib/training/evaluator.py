@@ -1,4 +1,4 @@
-"""``Evaluator``: validation PSNR, sample grids and the metadata of exported generators.
+"""``Evaluator``: validation images, validation PSNR, sample grids and the metadata of exported generators.
 
 Validation uses MATLAB-style bicubic LR images (``bicubic_downsample``) and the Y-channel PSNR with
 ``crop_border = scale``, the numbers papers report. The same code serves the trainer and
@@ -13,9 +13,36 @@ import numpy as np
 import torch
 
 from ..runtime import autocast
-from .builders import check_validation_image
 
-__all__ = ["Evaluator", "validation_pairs", "psnr_on_images"]
+__all__ = ["Evaluator", "VAL_SAMPLE_NAMES", "validation_images", "check_validation_image", "validation_pairs",
+           "psnr_on_images", "run_metadata"]
+
+# held out of the default training set (the scikit-image photos) and used for validation
+VAL_SAMPLE_NAMES = ("chelsea", "coffee")
+
+
+def validation_images(config) -> dict[str, np.ndarray]:
+    """``{name: uint8 HR (H, W, 3)}`` from ``config.val_data``, else the held-out sample photos."""
+    from ..data import list_images, read_image, sample_images
+
+    if config.val_data is None:
+        return dict(zip(VAL_SAMPLE_NAMES, sample_images(VAL_SAMPLE_NAMES)))
+    folder = Path(config.val_data)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"validation folder not found: {folder}")
+    return {p.stem: check_validation_image(read_image(p), config.scale, p) for p in list_images(folder)}
+
+
+def check_validation_image(img: np.ndarray, scale: int, name) -> np.ndarray:
+    """``img`` when it is large enough to validate at ``scale`` (each side >= 3 * scale: the LR image
+    must keep pixels after cropping ``scale`` border pixels), else ``ValueError`` naming it."""
+    h, w = img.shape[:2]
+    if min(h, w) < 3 * scale:
+        raise ValueError(
+            f"validation image {name} is {w}x{h} (W x H): too small for scale {scale} "
+            f"(each side must be at least {3 * scale} pixels); remove it from the validation folder"
+        )
+    return img
 
 
 def validation_pairs(images: dict, scale: int) -> list[tuple]:
@@ -108,24 +135,26 @@ class Evaluator:
         return path
 
 
-def run_metadata(config, run, step: int, last_val: dict) -> dict:
-    """What goes into every exported generator: recipe, data, step, validation PSNR, VGG weights."""
+def run_metadata(trainer) -> dict:
+    """What goes into every exported generator of ``trainer`` (a ``Trainer``): recipe, data, step,
+    validation PSNR, VGG weights."""
+    config, step, last_val = trainer.config, trainer.step, trainer.last_val
     meta = {
         "preset": config.preset,
         "stage": config.stage,
         "arch": config.arch,
         "steps": step,
-        "data": config.data or "scikit-image sample photos (minus chelsea, coffee)",
-        "val_data": config.val_data or "scikit-image chelsea, coffee",
-        "vgg_weights": run.vgg_weights,
-        "precision": run.precision,
+        "data": config.data or f"scikit-image sample photos (minus {', '.join(VAL_SAMPLE_NAMES)})",
+        "val_data": config.val_data or f"scikit-image {', '.join(VAL_SAMPLE_NAMES)}",
+        "vgg_weights": trainer.vgg_weights,
+        "precision": trainer.precision,
         "batch_size": config.batch_size,
         "hr_size": config.hr_size,
     }
     if config.stage == "gan":
         meta |= {
             "gan": config.gan,
-            "pretrained": run.pretrained or "none (from scratch)",
+            "pretrained": trainer.pretrained or "none (from scratch)",
             "loss_weights": {
                 "pixel": config.pixel_weight,
                 "perceptual": config.perceptual_weight,

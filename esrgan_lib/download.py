@@ -1,11 +1,20 @@
-"""Robust downloads (resume, retries, checksums) and safe archive extraction, with only the stdlib.
+"""Downloads: the one function ``fetch`` (resumable, retried, checksummed, atomic), the cache folder,
+and safe archive extraction. Only the standard library; nothing happens at import.
 
-``download_file`` streams to ``<dest>.part``; if that file exists (an earlier run was interrupted) it
-asks the server for the rest with an HTTP ``Range`` request, and starts over if the server ignores it
-(answers 200 instead of 206) or answers 206 from another byte than the one asked (``Content-Range``).
-Connection errors are retried with exponential backoff, each retry resuming where the last one
-stopped. At the end the sha256 is checked (when given) and the file is renamed to ``dest`` in one
-step, so ``dest`` is either absent or complete and correct.
+``fetch(url, dest, sha256)`` streams to ``<dest>.part``. If that file exists (an earlier run was
+interrupted) it asks the server for the rest with an HTTP ``Range`` request, and starts over if the
+server ignores it (answers 200 instead of 206) or answers 206 from another byte than the one asked
+(``Content-Range``). Connection errors are retried with exponential backoff, each retry resuming where
+the last one stopped. At the end the sha256 is checked (the full digest, or a prefix such as the 8 hex
+digits in ``ESRGAN_SRx4_DF2KOST_official-ff704c30.pth`` or torchvision's ``vgg19-dcbb9e9d.pth``) and the
+file is renamed to ``dest`` in one step: ``dest`` is either absent or complete and checked. It is used
+by the VGG19 weights of the perceptual loss, the published generator weights
+(``esrgan_lib.checkpoint.download_pretrained``) and the data sets (``esrgan_lib.data``).
+
+The cache: ``cache_home()`` is ``$ESRGAN_HOME``, else ``~/.cache/esrgan_lib``; published weights go to
+its ``weights/`` folder and data sets to its ``datasets/`` folder, unless ``$ESRGAN_DATA`` names
+another folder for the data sets (``esrgan_lib.data.default_data_root``). The VGG19 file stays in
+torch hub's cache (``torch.hub.get_dir()/checkpoints``), where torchvision looks for it too.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -22,7 +32,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-__all__ = ["ChecksumError", "DownloadError", "sha256sum", "download_file", "extract_archive"]
+__all__ = ["ChecksumError", "DownloadError", "cache_home", "sha256sum", "fetch", "extract_archive"]
 
 USER_AGENT = "esrgan_lib-downloader/0.1"
 
@@ -31,12 +41,18 @@ class DownloadError(RuntimeError):
     """A download failed for good (HTTP error, or connection errors after all retries)."""
 
 
-class ChecksumError(DownloadError):
-    """The downloaded file's sha256 differs from the expected one (the bad file is deleted)."""
+class ChecksumError(DownloadError, ValueError):
+    """The downloaded file's sha256 is not the expected one (the bad file is deleted)."""
+
+
+def cache_home() -> Path:
+    """``$ESRGAN_HOME`` if set, else ``~/.cache/esrgan_lib`` (nothing is created)."""
+    env = os.environ.get("ESRGAN_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "esrgan_lib"
 
 
 def sha256sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
+    """Hex sha256 (64 lower-case digits) of a file, read in chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
@@ -59,7 +75,7 @@ def _range_start(content_range: str | None) -> int | None:
     return int(start) if unit.lower() == "bytes" and start.isdigit() else None
 
 
-def _fetch(url: str, part: Path, *, timeout: float, progress: bool, chunk: int) -> None:
+def _attempt(url: str, part: Path, desc: str, *, timeout: float, progress: bool, chunk: int) -> None:
     """One attempt: append the rest of ``url`` to ``part`` (or rewrite it if Range is ignored)."""
     have = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": USER_AGENT}
@@ -89,7 +105,7 @@ def _fetch(url: str, part: Path, *, timeout: float, progress: bool, chunk: int) 
             mode, have = "wb", 0
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None and length.isdigit() else None
-        bar = _progress_bar(total, have, Path(part.name).stem, progress)
+        bar = _progress_bar(total, have, desc, progress)
         received = 0
         try:
             with open(part, mode) as f:
@@ -105,48 +121,64 @@ def _fetch(url: str, part: Path, *, timeout: float, progress: bool, chunk: int) 
             raise ConnectionError(f"connection closed after {received} of {length} bytes from {url}")
 
 
-def _give_up_message(url: str, part: Path, attempts: int, error: Exception) -> str:
+def _give_up_message(url: str, dest: Path, part: Path, attempts: int, error: Exception) -> str:
     """The final error text: mention the partial file only when there is one to resume."""
     if part.exists() and part.stat().st_size > 0:
         advice = f"The partial file {part} is kept; run again to resume."
     else:
         advice = "Nothing was downloaded; check the URL and the network, then run again."
-    return f"could not download {url} after {attempts} attempt(s): {error}. {advice}"
+    return f"could not download {url} to {dest} after {attempts} attempt(s): {error}. {advice}"
 
 
-def download_file(
+def _expected(sha256: str | None) -> str | None:
+    if sha256 is None:
+        return None
+    expected = sha256.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{8,64}", expected):
+        raise ValueError(f"sha256 must be 8 to 64 hex digits (a digest or its start), got {sha256!r}")
+    return expected
+
+
+def fetch(
     url: str,
     dest: str | os.PathLike,
     sha256: str | None = None,
     *,
-    retries: int = 3,
-    timeout: float = 30,
     progress: bool = True,
-    chunk: int = 1 << 20,
+    retries: int = 3,
+    timeout: float = 30.0,
     backoff: float = 1.0,
+    chunk: int = 1 << 20,
 ) -> Path:
-    """Download ``url`` to ``dest`` (resumable, retried, checksum-verified); returns ``Path(dest)``.
+    """Download ``url`` to the file ``dest`` (resumable, retried, checked, atomic); returns ``Path(dest)``.
 
     Args:
         url: http(s) URL.
-        dest: final file path; parent folders are created.
-        sha256: expected hex digest. If ``dest`` already exists with this checksum nothing is
-            downloaded; with ``sha256=None`` an existing ``dest`` is trusted as is. A mismatch after
-            downloading raises ``ChecksumError`` and deletes the bad file.
-        retries: extra attempts after a connection error or timeout (each resumes the partial file);
-            waits ``backoff * 2**k`` seconds before retry ``k``. HTTP errors such as 404 are not retried.
-        timeout: socket timeout in seconds (connect and each read).
+        dest: the file to write; parent folders are created. A folder raises ``IsADirectoryError``.
+        sha256: the expected hex sha256: the full digest or its first 8+ digits (a published prefix).
+            If ``dest`` already exists and its sha256 matches, nothing is downloaded; a ``dest`` that
+            does not match is deleted and downloaded again; with ``sha256=None`` an existing ``dest``
+            is trusted as is. A download that does not match raises ``ChecksumError`` (a
+            ``ValueError``) and is deleted.
         progress: show a tqdm progress bar.
+        retries: extra attempts after a connection error or timeout (each resumes the partial file
+            ``<dest>.part``), waiting ``backoff * 2**k`` seconds before retry ``k``. HTTP errors such
+            as 404 are not retried.
+        timeout: seconds for the connection and for each read of this download (no global setting
+            is touched).
         chunk: read size in bytes.
+
+    Raises ``DownloadError`` (one line naming the URL and the file) when the server answers with an
+    HTTP error or cannot be reached after all attempts; the ``.part`` file is kept for a later resume.
     """
     dest = Path(dest)
+    expected = _expected(sha256)
     if dest.is_dir():
         raise IsADirectoryError(
             f"download destination {dest} is a folder: pass a file path, e.g. {dest / 'name'}"
         )
-    sha256 = sha256.lower() if sha256 else None
     if dest.exists():
-        if sha256 is None or sha256sum(dest) == sha256:
+        if expected is None or sha256sum(dest).startswith(expected):
             return dest
         dest.unlink()  # stale or corrupt copy: download again
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -154,24 +186,28 @@ def download_file(
 
     for attempt in range(retries + 1):
         try:
-            _fetch(url, part, timeout=timeout, progress=progress, chunk=chunk)
+            _attempt(url, part, dest.name, timeout=timeout, progress=progress, chunk=chunk)
             break
         except urllib.error.HTTPError as e:
-            raise DownloadError(f"HTTP {e.code} {e.reason} while downloading {url}") from e
+            raise DownloadError(f"HTTP {e.code} {e.reason} while downloading {url} to {dest}") from e
         except (OSError, http.client.HTTPException) as e:  # URLError, timeouts, resets, IncompleteRead
             if attempt == retries:
-                raise DownloadError(_give_up_message(url, part, retries + 1, e)) from e
+                raise DownloadError(_give_up_message(url, dest, part, retries + 1, e)) from e
             time.sleep(backoff * 2**attempt)
 
-    if sha256 is not None:
+    if expected is not None:
         got = sha256sum(part)
-        if got != sha256:
+        if not got.startswith(expected):
             part.unlink()
             raise ChecksumError(
-                f"checksum mismatch for {url}: expected sha256 {sha256}, got {got}; the file was deleted"
+                f"checksum mismatch for {url} -> {dest}: its sha256 does not start with {expected} "
+                f"(it is {got}); the download was deleted: run again, or check the URL"
             )
     os.replace(part, dest)
     return dest
+
+
+# ------------------------------------------------------------------------------------------ archives
 
 
 def _check_member(root: Path, name: str, shown: Path) -> None:

@@ -1,0 +1,379 @@
+"""``Trainer``: the training loop of both stages, one process or DDP under torchrun, read top to bottom.
+
+``__init__`` builds the run: data (before any process group), device and processes, models, optimisers,
+DDP, loader. ``_step`` is one optimisation step: stage psnr, the pixel loss; stage gan (BasicSR's order,
+as notebook 09 writes it by hand), the generator step with D frozen (pixel + perceptual + adversarial),
+then the discriminator step on the detached SR batch (the recipe's real/fake terms + gradient penalty),
+then schedulers and EMA. ``fit`` loops, logs, validates and saves (the files: ``checkpoints``).
+
+Host syncs: reading a GPU value from Python (``float(t)``, ``.tolist()``, ``if t:``) waits for the GPU.
+So the loss terms are summed on the device and ``read_losses`` (the SYNC POINT) copies them to the host
+once per logged step (and before validation and checkpoints), in one all-reduce under torchrun that
+also carries the stop flags (Ctrl-C, SIGTERM, the time limit): every process stops at the same step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from time import perf_counter
+
+import torch
+import torch.distributed as torch_dist
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+
+from .. import runtime
+from ..losses import GAN_RECIPES, PerceptualLoss, gradient_penalty
+from ..models import discriminator_spec, generator_spec
+from . import checkpoints as ckpt
+from .callbacks import dispatch
+from .config import TrainConfig, build
+from .distributed import average_gradients, device_and_processes
+from .ema import ModelEMA
+from .evaluator import Evaluator, run_metadata, validation_images
+from .interrupt import StopRequest
+from .train_data import build_loader, training_images
+
+__all__ = ["Trainer", "TrainingDiverged", "Readout", "MAX_SKIPPED_STEPS"]
+
+MAX_SKIPPED_STEPS = 25  # fp16: this many overflowing steps in a row is divergence, not a bad scale
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss or the weights became NaN or Inf; the last good checkpoint on disk is left untouched."""
+
+
+@dataclass
+class Readout:  # what read_losses brings to the host, combined over processes
+    means: dict[str, float]  # mean of each loss term since the last reset (finite values only)
+    bad_terms: list[str]  # terms that were NaN/Inf at least once
+    first_bad_step: int  # the first step with a NaN/Inf term (0: none)
+    skipped_in_a_row: int  # consecutive steps the fp16 GradScaler skipped, up to the last one
+    stop: bool  # a process asked to stop (Ctrl-C, SIGTERM)
+    out_of_time: bool  # a process passed fit's max_seconds
+
+
+class Trainer:
+    """Trains the generator ``config`` describes. ``callbacks``: ``fn(trainer, event, logs)`` or objects
+    with ``on_<event>(trainer, logs)`` (``callbacks`` module); ``resume``: continue from the newest
+    loadable checkpoint in ``config.out``; ``train_images`` (folder, paths or uint8 arrays) and
+    ``val_images`` (``{name: uint8 HR}``) replace the config's data."""
+
+    def __init__(self, config: TrainConfig, callbacks=(), *, resume=False, train_images=None,
+                 val_images=None):
+        self.config = c = config.validate()
+        self.callbacks, self.out = list(callbacks), Path(c.out)
+        if c.threads > 0:
+            torch.set_num_threads(c.threads)
+        ckpt.seed_everything(c.seed)
+        # 1. data first: cutting sub-images takes minutes, and no process group exists yet to time out
+        images = train_images if train_images is not None else training_images(c)
+        # 2. this process's device and the process group (torchrun), precision, memory format
+        self.device, self.dist = device_and_processes(c.device)
+        self.precision = runtime.pick_precision(self.device, c.precision)  # "bf16" | "fp16" | "fp32"
+        channels_last = c.channels_last if c.channels_last is not None else self.device.type == "cuda"
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        # 3. models: the generator (stage gan: from stage-psnr weights), its EMA copy, D, the VGG loss
+        self.generator = build(generator_spec(c.arch), nf=c.nf, nb=c.nb, gc=c.gc, scale=c.scale)
+        self.pretrained = None  # the stage-psnr file loaded (for the metadata)
+        if c.stage == "gan" and c.pretrained:
+            self.pretrained = ckpt.load_pretrained(self.generator, c.pretrained)
+        elif c.stage == "gan" and not c.allow_scratch:
+            raise ValueError("stage 'gan' starts from a stage-psnr generator: set config.pretrained "
+                             "(CLI: --pretrained runs/psnr/generator.safetensors)")
+        self.generator.to(self.device, memory_format=self.memory_format)
+        self.ema = ModelEMA(self.generator, c.ema_decay) if c.ema_decay > 0 else None
+        self.recipe = GAN_RECIPES[c.gan] if c.stage == "gan" else None  # d_loss, g_loss, penalty
+        self.discriminator = self.perceptual = self.opt_d = self.sched_d = None
+        self.vgg_weights = "none (stage psnr)" if self.recipe is None else "unused (perceptual_weight=0)"
+        if self.recipe is not None:
+            d = build(discriminator_spec(c.discriminator), nf=c.d_nf, batch_norm=c.d_batch_norm,
+                      input_size=c.hr_size)
+            self.discriminator = d.to(self.device, memory_format=self.memory_format)
+            if c.perceptual_weight > 0:
+                vgg = PerceptualLoss(c.perceptual_layer, c.perceptual_before_activation,
+                                     c.perceptual_criterion, weights=c.vgg_weights)
+                self.perceptual = vgg.to(self.device)
+                self.vgg_weights = self.perceptual.weights_source
+        # 4. optimisers: Adam + MultiStepLR for each network; the GradScaler (enabled for fp16 only)
+        self.opt_g, self.sched_g = self._adam(self.generator, c.lr_g, c.betas_g)
+        if self.discriminator is not None:
+            self.opt_d, self.sched_d = self._adam(self.discriminator, c.lr_d, c.betas_d)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        # 5. DDP averages G's gradients during backward (D's: average_gradients, by hand); torch.compile
+        self.train_model = self.generator
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.train_model = DistributedDataParallel(self.generator, device_ids=ids)
+        if c.compile:
+            self.train_model = torch.compile(self.train_model)
+        # 6. the loader: random patches in a seeded, resumable order shared by all processes
+        self.dataset, self.sampler, self.loader = build_loader(c, images, self.dist, self.device)
+        # counters, loss sums on the device, validation (main process: images read and checked now)
+        self.step = self.epoch = self.position = 0
+        self.best_psnr, self.last_val, self.last_checkpoint = -math.inf, {}, None  # (path, step) written
+        self.stop = StopRequest()  # Ctrl-C / SIGTERM: finish the step, save, raise KeyboardInterrupt
+        self.names, self.sums = None, None  # loss term names; (3, n_terms): sum, finite count, non-finite
+        self.first_bad, self.skipped = torch.zeros(2, device=self.device)  # first NaN step, skips in a row
+        self.evaluator = None
+        if self.is_main:
+            val = dict(val_images) if val_images is not None else validation_images(c)
+            self.evaluator = Evaluator(c, val, device=self.device, precision=self.precision,
+                                       memory_format=self.memory_format)
+        found = ckpt.load_latest_checkpoint(self.out) if resume else None
+        if found is not None:  # networks, optimisers, RNGs, data position; log.jsonl cut to that step
+            ckpt.restore_run(self, *found)
+            self.last_checkpoint = (found[1], self.step)
+
+    def _adam(self, module, lr, betas):
+        opt = torch.optim.Adam(module.parameters(), lr=lr, betas=betas)
+        return opt, torch.optim.lr_scheduler.MultiStepLR(opt, list(self.config.milestones), self.config.gamma)
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """The model validated and exported: the EMA copy (or the generator without EMA)."""
+        return self.ema.module if self.ema is not None else self.generator
+
+    @property
+    def is_main(self) -> bool:
+        return self.dist.is_main
+
+    # -- one step ---------------------------------------------------------------------------------------
+    def _update(self, loss, opt, module, *, average=False) -> torch.Tensor | None:
+        """Backward (scaled for fp16), D's gradient average, clipping, optimiser step. fp16: returns 1.0
+        (on the device: no host sync) when a gradient is NaN/Inf: the steps GradScaler skips."""
+        opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if average:
+            average_gradients(module, self.dist)
+        skipped = None
+        if self.scaler.is_enabled() or self.config.grad_clip > 0:
+            self.scaler.unscale_(opt)  # the true gradients (a no-op without fp16)
+            norm = torch.nn.utils.clip_grad_norm_(module.parameters(), self.config.grad_clip or math.inf)
+            skipped = (~torch.isfinite(norm)).float() if self.scaler.is_enabled() else None
+        self.scaler.step(opt)  # fp16: GradScaler skips the step when a gradient is NaN/Inf
+        return skipped
+
+    def _step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One optimisation step on a batch on the device; the loss terms stay there (no host sync)."""
+        c, d, recipe = self.config, self.discriminator, self.recipe
+        pixel = F.mse_loss if c.pixel_criterion == "mse" else F.l1_loss
+        with runtime.autocast(self.device, self.precision):
+            sr = self.train_model(lr)  # (B, 3, h, w) -> (B, 3, s h, s w)
+            if recipe is None:  # stage psnr: the pixel loss only, logged under its name ("l1" / "mse")
+                terms = {c.pixel_criterion: pixel(sr.float(), hr)}
+            else:  # generator step with D frozen: the gradient goes through D into sr, not into D
+                d.requires_grad_(False)
+                terms = {"l_pix": c.pixel_weight * pixel(sr.float(), hr)} if c.pixel_weight > 0 else {}
+                if self.perceptual is not None:  # VGG19 features of sr vs hr
+                    terms["l_percep"] = c.perceptual_weight * self.perceptual(sr, hr).float()
+                fake_out = d(sr).float()  # (B, 1) raw scores
+                real_out = d(hr).float().detach() if recipe.g_uses_real else None  # RaGAN uses D(real)
+                terms["l_g_gan"] = c.adversarial_weight * recipe.g_loss(real_out, fake_out)
+        skipped = self._update(sum(terms.values()), self.opt_g, self.generator)
+        if recipe is not None:  # discriminator step on the detached SR batch: no gradient reaches G
+            d.requires_grad_(True)
+            fake = sr.detach()
+            with runtime.autocast(self.device, self.precision):
+                real_out, fake_out = d(hr).float(), d(fake).float()  # (B, 1) each
+            d_terms = {"l_d": recipe.d_loss(real_out, fake_out), "gp": torch.zeros((), device=self.device)}
+            if recipe.penalty:  # WGAN-GP, in fp32 (second-order gradients are unreliable in fp16)
+                d_terms["gp"] = c.gp_weight * gradient_penalty(d, hr, fake.float())
+            d_skipped = self._update(sum(d_terms.values()), self.opt_d, d, average=True)
+            skipped = skipped if d_skipped is None else torch.maximum(skipped, d_skipped)
+            terms |= d_terms | {"d_real": real_out.detach().mean(), "d_fake": fake_out.detach().mean()}
+        self.scaler.update()  # fp16: a smaller scale after an overflow, a larger one after good steps
+        for sched in (self.sched_g, self.sched_d):
+            if sched is not None:
+                sched.step()
+        if self.ema is not None:
+            self.ema.update(self.generator)
+        self.step += 1
+        # the loss sums, on the device: sum, finite count, non-finite count of each term
+        values = torch.stack([t.detach().float().reshape(()) for t in terms.values()])  # (n_terms,)
+        if self.names is None:
+            self.names, self.sums = list(terms), torch.zeros(3, len(terms), device=self.device)
+        finite = torch.isfinite(values)
+        self.sums += torch.stack([torch.where(finite, values, 0.0), finite.float(), (~finite).float()])
+        self.first_bad = torch.where((self.first_bad == 0) & ~finite.all(), self.step, self.first_bad)
+        if skipped is not None:
+            self.skipped = (self.skipped + 1) * skipped  # consecutive skipped steps
+        return terms
+
+    def read_losses(self, *, reset: bool = True, stop: bool = False, out_of_time: bool = False) -> Readout:
+        """THE SYNC POINT: the loss sums and the flags, combined over processes, copied to the host."""
+        names, n = self.names or [], len(self.names or [])
+        sums = self.sums.clone() if self.sums is not None else torch.zeros(3, 0, device=self.device)
+        flags = torch.cat([torch.stack([self.first_bad, self.skipped]),
+                           torch.tensor([float(stop), float(out_of_time)], device=self.device)])
+        if self.dist.enabled:  # under torchrun: the sums over processes, the flags' maximum
+            torch_dist.all_reduce(sums, op=torch_dist.ReduceOp.SUM)
+            torch_dist.all_reduce(flags, op=torch_dist.ReduceOp.MAX)
+        host = torch.cat([sums.flatten(), flags]).tolist()  # the one copy to the host
+        total, count, bad = (host[k * n : (k + 1) * n] for k in range(3))
+        first_bad, skipped, stop_any, late_any = host[3 * n :]
+        if reset and self.sums is not None:
+            self.sums.zero_()
+        return Readout({k: s / m if m else math.nan for k, s, m in zip(names, total, count)},
+                       [k for k, b in zip(names, bad) if b > 0], int(first_bad), int(skipped), stop_any > 0,
+                       late_any > 0)
+
+    def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
+        """One step on a batch ((B, 3, h, w) and (B, 3, s h, s w) in [0, 1]); returns the loss terms as
+        numbers (a host sync: for notebooks and tests; ``fit`` syncs only on logged steps)."""
+        terms = self._step(lr, hr)
+        self._raise_if_diverged(self.read_losses(reset=False))
+        return {k: float(v.detach()) for k, v in terms.items()}
+
+    def _raise_if_diverged(self, r: Readout) -> None:
+        """fp16: persistent GradScaler skips; bf16/fp32: any NaN/Inf loss term."""
+        if self.scaler.is_enabled() and r.skipped_in_a_row >= MAX_SKIPPED_STEPS:
+            why = (f"step {self.step}: the fp16 GradScaler skipped the last {r.skipped_in_a_row} steps "
+                   "(the gradients overflow every step)")
+        elif not self.scaler.is_enabled() and r.bad_terms:
+            why = f"step {r.first_bad_step}: loss term(s) {', '.join(r.bad_terms)} became NaN or Inf"
+        else:
+            return
+        raise TrainingDiverged(f"{why}. {self._where_to_resume(diverged=True)}")
+
+    # -- the loop ---------------------------------------------------------------------------------------
+    def _batches(self):
+        """Endless (lr, hr) batches on the device, in the resumable order of the sampler."""
+        while True:
+            self.dataset.set_epoch(self.epoch)
+            self.sampler.start(self.epoch, self.position)
+            for batch in self.loader:
+                self.position += 1
+                if self.position == len(self.sampler):
+                    self.epoch, self.position = self.epoch + 1, 0
+                yield [t.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+                       for t in batch]
+
+    def fit(self, steps: int | None = None, *, max_seconds: float | None = None) -> Path | None:
+        """Train until ``steps`` (default ``config.steps``) iterations in total; returns the path of the
+        exported EMA generator (main process; None elsewhere).
+
+        ``max_seconds``: a limit on this call's wall-clock time, validation and checkpoints included;
+        once passed (checked after every step, under torchrun at the sync points) ``fit`` saves a
+        checkpoint, exports the generator and returns (``trainer.step`` says where it stopped). Ctrl-C
+        and SIGTERM finish the step, save a checkpoint and raise ``KeyboardInterrupt``.
+        """
+        c, total = self.config, int(steps if steps is not None else self.config.steps)
+        if self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.json").write_text(json.dumps(c.to_dict(), indent=2))
+        self._emit("train_begin", dict(step=self.step, steps=total, precision=self.precision,
+                                       device=str(self.device), world_size=self.dist.world_size))
+        bar = None
+        if self.is_main and c.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, initial=self.step, desc=f"{c.stage} {c.arch}", dynamic_ncols=True)
+        t_start = t_log = perf_counter()
+        count = 0
+        self.stop.install()
+        try:
+            batches = self._batches()
+            while self.step < total:
+                lr, hr = next(batches)  # (B, 3, h, w), (B, 3, s h, s w) in [0, 1]
+                self._step(lr, hr)  # forward, backward, optimisers, EMA: no host sync
+                count += 1
+                if bar is not None:
+                    bar.update(1)
+                every = {"log": c.log_every, "val": c.val_every, "ckpt": c.checkpoint_every}
+                due = {k: self.step % n == 0 or self.step == total for k, n in every.items()}
+                late = max_seconds is not None and perf_counter() - t_start >= max_seconds
+                stopping = timed_out = False  # agreed by all processes at a sync point
+                if any(due.values()) or ((self.stop.requested or late) and not self.dist.enabled):
+                    # SYNC POINT: the only host sync between logs (an all-reduce first under torchrun)
+                    r = self.read_losses(reset=due["log"], stop=self.stop.requested, out_of_time=late)
+                    self._raise_if_diverged(r)
+                    stopping, timed_out = r.stop, r.out_of_time
+                    self.stop.requested = stopping
+                    if due["log"]:
+                        now = perf_counter()
+                        logs = dict(step=self.step, epoch=self.epoch, lr=self.opt_g.param_groups[0]["lr"],
+                                    it_per_s=count / max(now - t_log, 1e-9), elapsed_s=now - t_start)
+                        logs |= r.means
+                        count, t_log = 0, now
+                        if bar is not None:
+                            bar.set_postfix({k: f"{v:.4g}" for k, v in list(logs.items())[2:]})  # from lr on
+                        self._emit("step", logs, log=True)
+                if due["val"]:
+                    self.validate()  # main process only, like everything that writes files
+                if self.is_main and self.step % c.sample_every == 0:  # samples/: bicubic | SR | HR crops
+                    self.evaluator.save_samples(self.eval_model, self.step, self.out)
+                if due["ckpt"] or stopping or timed_out:
+                    self.save()
+                if stopping:
+                    raise KeyboardInterrupt
+                if timed_out:
+                    if self.is_main:
+                        print(f"time limit of {max_seconds:g} s reached at step {self.step} of {total}; "
+                              f"{self._where_to_resume()}", flush=True)
+                    break
+        except KeyboardInterrupt:
+            if self.is_main:
+                print(f"\ninterrupted at step {self.step}; {self._where_to_resume()}", flush=True)
+            raise
+        finally:
+            self.stop.restore()
+            if bar is not None:
+                bar.close()
+        path = self.out / ckpt.GENERATOR_NAME if self.is_main else None
+        self._emit("train_end", dict(step=self.step, generator=str(path), seconds=perf_counter() - t_start))
+        return path
+
+    # -- events, validation, files ----------------------------------------------------------------------
+    def _emit(self, event: str, logs: dict, *, log: bool = False) -> None:
+        """Callbacks (and, with ``log``, a line of ``log.jsonl``), on the main process only."""
+        if not self.is_main:
+            return
+        if log:
+            self.out.mkdir(parents=True, exist_ok=True)
+            with open(self.out / "log.jsonl", "a") as f:
+                f.write(json.dumps(logs if event == "step" else {"event": event} | logs) + "\n")
+        dispatch(self.callbacks, self, event, logs)
+
+    def _where_to_resume(self, diverged: bool = False) -> str:
+        """Names only a checkpoint that was actually written (and holds finite weights)."""
+        where = (f"no checkpoint was written in {self.out}" if self.last_checkpoint is None else
+                 "the last good checkpoint is {} (step {})".format(*self.last_checkpoint))
+        if not diverged:
+            return f"{where}; resume with --resume / Trainer(config, resume=True)"
+        return (f"Training stopped; {where}. Try a lower learning rate, precision=fp32 or a smaller "
+                "adversarial weight.")
+
+    def validate(self) -> dict | None:
+        """Y-channel PSNR (crop = scale) of the EMA generator on the validation images (main process)."""
+        if not self.is_main:
+            return None
+        self.last_val = logs = self.evaluator.validate(self.eval_model, self.step)
+        self._emit("validation", logs, log=True)
+        if self.config.stage == "psnr" and logs["psnr"] > self.best_psnr:
+            self.best_psnr = logs["psnr"]
+            self.export(self.out / "generator_best.safetensors")
+        return logs
+
+    def export(self, path: str | Path | None = None) -> Path:
+        """Write the EMA generator with its metadata (``esrgan_lib.checkpoint.save_generator``)."""
+        from ..checkpoint import save_generator
+
+        path = path or self.out / ckpt.GENERATOR_NAME
+        return save_generator(self.eval_model, path, metadata=run_metadata(self))
+
+    def save(self) -> Path | None:
+        """Write the next checkpoint slot and export ``generator.safetensors`` (main process)."""
+        if not self.is_main:
+            return None
+        if not ckpt.all_finite([*self.generator.parameters(), *self.eval_model.parameters()]):  # + EMA
+            raise TrainingDiverged(f"step {self.step}: the generator's weights are no longer finite (not "
+                                   f"saved). {self._where_to_resume(diverged=True)}")
+        path = ckpt.save_checkpoint_slot(ckpt.run_state(self), self.out)
+        self.last_checkpoint = (path, self.step)
+        self.export()
+        self._emit("checkpoint", {"step": self.step, "path": str(path)})
+        return path
