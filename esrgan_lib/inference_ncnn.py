@@ -16,9 +16,9 @@ How a model reaches ncnn:
    else ``<cache>/ncnn/<arch>-<key16>.*`` in the user cache (``_cache_root()``: ``ncnn/`` in
    ``esrgan_lib.download.cache_home()``, ``$ESRGAN_HOME`` or ``~/.cache/esrgan_lib``), which keeps the
    ``CACHE_KEEP`` most recently used exports (``BESIDE_KEEP`` per weights file beside it). Written with
-   ``checkpoint.write_ncnn`` (fp32 weights: exact) and atomically; the ``.json`` manifest, written last, holds the weights' hash and the
-   SHA-256 of both files. An entry whose manifest is missing or whose files do not match it (truncated,
-   damaged, a crash between writes) is rebuilt with a warning, never used.
+   ``checkpoint.write_ncnn`` (fp32 weights: exact) and atomically; the ``.json`` manifest, written last,
+   holds the weights' hash and the SHA-256 of both files. An entry whose manifest is missing or whose
+   files do not match it (truncated, damaged, a crash between writes) is rebuilt with a warning, never used.
 3. Loaded once per process: the ``ncnn.Net`` is kept with the model (a weak reference: it goes when the
    model goes) and reused for every later call and tile while PyTorch's version counters say the weights
    are unchanged (optimizer steps, ``load_state_dict`` and in-place ops under ``no_grad`` all count;
