@@ -364,7 +364,8 @@ def test_threads_follow_torch_and_precision_fp32_turns_fp16_off():
 
 @needs_ncnn
 def test_cli_backend_flag(tmp_path, capsys):
-    from esrgan_lib.upscale import main, read_image_any
+    from esrgan_lib.img_util import read_image
+    from esrgan_lib.upscale import main
 
     weights = save_generator(_rrdb(2, nb=1), tmp_path / "tiny_x2.safetensors")
     Image.fromarray(_photo(10, 12)).save(tmp_path / "photo.png")
@@ -373,7 +374,7 @@ def test_cli_backend_flag(tmp_path, capsys):
         rc = main([str(tmp_path / "photo.png"), "-o", str(tmp_path / backend), "--weights", str(weights),
                    "--backend", backend, "--quiet"])
         assert rc == 0, capsys.readouterr().err
-        outs[backend] = read_image_any(tmp_path / backend / "photo_x2.png").astype(int)
+        outs[backend] = read_image(tmp_path / backend / "photo_x2.png").astype(int)
     assert np.abs(outs["ncnn"] - outs["torch"]).max() <= 1 and np.array_equal(outs["auto"], outs["ncnn"])
     assert len(list(tmp_path.glob("tiny_x2.ncnn-*.param"))) == 1  # exported once, beside the weights
     srresnet = save_generator(SRResNet(nf=8, nb=1), tmp_path / "srresnet.safetensors")
