@@ -1,14 +1,24 @@
-"""Benchmark: esrgan_lib's ``upscale`` against spandrel's ESRGAN called plainly (not a test).
+"""Benchmark: esrgan_lib's ``upscale`` (torch and ncnn backends) against spandrel and ncnn's raw runtime.
 
     python benchmarks/bench_upscale.py                 # 256x256, nf 64, nb 23, x4
+    python benchmarks/bench_upscale.py --weights realesrgan-x4plus --size 64 --runs 5
     python benchmarks/bench_upscale.py --size 128 --runs 3 --levers [--compile]
     python benchmarks/bench_upscale.py --big --nf 8 --nb 1   # peak memory of a 2000x2000 tiled upscale
 
-Both models get the same random weights (one state dict, loaded into each) and the same input.
-spandrel runs as chaiNNer's CPU path does: fp32, contiguous tensors, ``torch.no_grad``. Ours runs
-``upscale(model, x)`` with its defaults. Printed: images/s of each, the ratio, the PSNR between
-the two outputs, and the peak resident memory of each phase measured in a fresh subprocess
-(``resource.getrusage`` max RSS; torch allocations are invisible to tracemalloc).
+All sides get the same weights (random ones of ``--nf``/``--nb``, or ``--weights``: a file or a packaged
+ncnn model name) and the same input, timed in interleaved rounds (one call of each per round, so a load
+change on a shared machine hits all alike):
+
+- spandrel, as chaiNNer's CPU path runs it: fp32, contiguous tensors, ``torch.no_grad``;
+- esrgan_lib torch: ``upscale(model, x, backend="torch")``;
+- esrgan_lib ncnn: ``upscale(model, x, backend="ncnn")`` (the export and load happen in the warm-up);
+- ncnn runtime: Tencent's ``ncnn.Net`` on the very ``.param``/``.bin`` the ncnn backend exported, its
+  default options and the same thread count, fed the float image directly (what ncnn's own tools do).
+
+Printed: seconds per image, each side's time relative to ncnn's runtime, the PSNR of each output against
+spandrel's, each side's share of the machine's fp32 matmul peak (``_roofline.py``), and the peak resident
+memory of each phase measured in a fresh subprocess (``resource.getrusage`` max RSS; torch allocations are
+invisible to tracemalloc). ``--threads`` sets ``torch.set_num_threads`` (ncnn follows it).
 
 ``--levers`` also times the CPU options one by one (channels_last, inference_mode,
 torch.compile, mkldnn prepacking, bf16, tile batching) with their PSNR against the fp32 output:
@@ -18,6 +28,7 @@ only what is faster *and* >= 40 dB stays a default.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -30,18 +41,46 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def make_models(nf: int, nb: int, scale: int = 4):
-    """(ours, spandrel's) with identical random weights, eval mode, on the CPU."""
+def make_models(nf: int, nb: int, scale: int = 4, weights: str | None = None):
+    """(ours, spandrel's) with identical weights (random, or from ``weights``), eval mode, on the CPU."""
     from spandrel import ModelLoader
 
-    from esrgan_lib.checkpoint import load_generator, to_basicsr_keys
+    from esrgan_lib.checkpoint import load_generator, packaged_ncnn_model, to_basicsr_keys
+    from esrgan_lib.checkpoint.ncnn import PACKAGED_NCNN_MODELS
     from esrgan_lib.models import RRDBNet
 
-    torch.manual_seed(0)
-    state = RRDBNet(nf=nf, nb=nb, scale=scale).state_dict()
-    ours = load_generator(to_basicsr_keys(state))
+    if weights is not None:
+        path = packaged_ncnn_model(weights) if weights in PACKAGED_NCNN_MODELS else weights
+        ours = load_generator(path, device="cpu")
+        state = {k: v.clone() for k, v in ours.state_dict().items()}
+    else:
+        torch.manual_seed(0)
+        state = RRDBNet(nf=nf, nb=nb, scale=scale).state_dict()
+        ours = load_generator(to_basicsr_keys(state), device="cpu")
     theirs = ModelLoader().load_from_state_dict({"params_ema": state}).model.eval()
     return ours, theirs
+
+
+def ncnn_raw_call(model):
+    """``fn(x)`` running ncnn's own ``Net`` (default options) on the files the ncnn backend exported."""
+    import ncnn
+    import numpy as np
+
+    from esrgan_lib import inference_ncnn
+
+    param = inference_ncnn.export_location(model)
+    net = ncnn.Net()
+    net.opt.use_vulkan_compute = inference_ncnn.gpu_count() > 0
+    net.opt.num_threads = torch.get_num_threads()
+    assert net.load_param(str(param)) == 0 and net.load_model(str(param.with_suffix(".bin"))) == 0
+
+    def call(x):
+        extractor = net.create_extractor()
+        extractor.input("data", ncnn.Mat(np.ascontiguousarray(x[0].numpy())))
+        _, out = extractor.extract("output")
+        return torch.from_numpy(np.array(out))[None]
+
+    return call
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -95,29 +134,33 @@ def _status_mb(field: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def phase(name: str, nf: int, nb: int, size: int, tile: int | None) -> dict:
+def phase(name: str, nf: int, nb: int, size: int, tile: int | None, weights: str | None = None) -> dict:
     import numpy as np
 
     from esrgan_lib.inference import upscale
 
-    ours, theirs = make_models(nf, nb)
+    ours, theirs = make_models(nf, nb, weights=weights)
+    backend = name.rsplit("-", 1)[-1] if name.startswith(("ours-", "big-")) else "torch"
+    if backend == "ncnn":
+        upscale(ours, torch.rand(1, 3, 8, 8), backend="ncnn")  # export and load before the phase
     base = _status_mb("VmRSS")
     _reset_peak_rss()
     t = time.perf_counter()
     if name == "spandrel":
         spandrel_call(theirs, torch.rand(1, 3, size, size))
-    elif name == "ours":
-        upscale(ours, torch.rand(1, 3, size, size), tile=tile)
-    elif name == "big":
+    elif name.startswith("ours-"):
+        upscale(ours, torch.rand(1, 3, size, size), tile=tile, backend=backend)
+    elif name.startswith("big-"):
         img = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
-        upscale(ours, img, tile=tile)
+        upscale(ours, img, tile=tile, backend=backend)
     return {"phase": name, "seconds": round(time.perf_counter() - t, 2),
             "rss_before_mb": round(base), "peak_rss_mb": round(_status_mb("VmHWM"))}
 
 
 def run_phase(name: str, args, size: int, tile: int | None) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--phase", name, "--nf", str(args.nf),
-           "--nb", str(args.nb), "--size", str(size)] + (["--tile", str(tile)] if tile else [])
+           "--nb", str(args.nb), "--size", str(size), "--threads", str(torch.get_num_threads())]
+    cmd += (["--tile", str(tile)] if tile else []) + (["--weights", args.weights] if args.weights else [])
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode:
         return {"phase": name, "error": res.stderr.strip().splitlines()[-1:]}
@@ -163,12 +206,14 @@ def levers(ours, x, ref, runs, warmup, compile_too=False):
 
     add("+ channels_last, no_grad", cl_no_grad)
     add("+ channels_last, inference_mode", cl_inference)
-    add("upscale() defaults", lambda: upscale(ours, x))
-    add("upscale() channels_last=False", lambda: upscale(ours, x, channels_last=False))
+    torch_up = functools.partial(upscale, backend="torch")
+    add("upscale(backend='torch') defaults", lambda: torch_up(ours, x))
+    add("upscale(backend='torch') channels_last=False", lambda: torch_up(ours, x, channels_last=False))
     half = x.shape[-1] // 2
-    add(f"upscale() tile={half}, batch_tiles=1", lambda: upscale(ours, x, tile=half, tile_pad=8))
-    add(f"upscale() tile={half}, batch_tiles=4",
-        lambda: upscale(ours, x, tile=half, tile_pad=8, batch_tiles=4))
+    add(f"upscale(backend='torch') tile={half}, batch_tiles=1",
+        lambda: torch_up(ours, x, tile=half, tile_pad=8))
+    add(f"upscale(backend='torch') tile={half}, batch_tiles=4",
+        lambda: torch_up(ours, x, tile=half, tile_pad=8, batch_tiles=4))
 
     def mkldnn_call():
         from torch.utils import mkldnn as mkldnn_utils
@@ -215,9 +260,12 @@ def main(argv=None):
     p.add_argument("--size", type=int, default=256, help="input height and width (default 256)")
     p.add_argument("--nf", type=int, default=64)
     p.add_argument("--nb", type=int, default=23)
+    p.add_argument("--weights", default=None,
+                   help="a generator file or packaged ncnn model (realesrgan-x4plus ...); default random")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (ncnn follows it)")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--levers", action="store_true", help="also time each CPU option")
+    p.add_argument("--levers", action="store_true", help="also time each CPU option of the torch backend")
     p.add_argument("--compile", action="store_true", help="with --levers: also try torch.compile")
     p.add_argument("--no-memory", action="store_true", help="skip the per-phase memory subprocesses")
     p.add_argument("--big", action="store_true", help="peak memory of a 2000x2000 tiled upscale (slow)")
@@ -225,32 +273,48 @@ def main(argv=None):
     p.add_argument("--tile", type=int, default=None, help="tile for --big (default 256)")
     p.add_argument("--phase", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     if args.phase:
-        print(json.dumps(phase(args.phase, args.nf, args.nb, args.size, args.tile)))
+        print(json.dumps(phase(args.phase, args.nf, args.nb, args.size, args.tile, args.weights)))
         return 0
 
+    from esrgan_lib import inference_ncnn
     from esrgan_lib.inference import upscale
     from esrgan_lib.runtime import describe_hardware
 
     print(f"hardware: {describe_hardware('cpu')}")
-    print(f"model: RRDBNet nf={args.nf} nb={args.nb} x4, random weights; input 1x3x{args.size}x{args.size}")
-    ours, theirs = make_models(args.nf, args.nb)
+    ours, theirs = make_models(args.nf, args.nb, weights=args.weights)
+    c = ours.config
+    print(f"model: RRDBNet nf={c['nf']} nb={c['nb']} x{c['scale']}, {args.weights or 'random weights'}; "
+          f"input 1x3x{args.size}x{args.size}")
     x = torch.rand(1, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
 
-    # interleaved (one of each per round), so a load change on a shared machine hits both alike
-    t_sp, t_us = [], []
+    sides = {"spandrel": lambda: spandrel_call(theirs, x),
+             "esrgan_lib torch": lambda: upscale(ours, x, backend="torch")}
+    if inference_ncnn.available():
+        t = time.perf_counter()
+        upscale(ours, x[..., :8, :8], backend="ncnn")
+        print(f"ncnn backend, first call (export or cache look-up, load): {time.perf_counter() - t:.2f} s")
+        raw = ncnn_raw_call(ours)
+        sides["esrgan_lib ncnn"] = lambda: upscale(ours, x, backend="ncnn")
+        sides["ncnn runtime"] = lambda: raw(x)
+    else:
+        print("ncnn is not installed (pip install ncnn): its two sides are left out")
+    # interleaved (one of each per round), so a load change on a shared machine hits all alike
+    times, outs = {k: [] for k in sides}, {}
     for i in range(args.warmup + args.runs):
-        s, out_sp = timeit(lambda: spandrel_call(theirs, x), 1, 0)
-        u, out_us = timeit(lambda: upscale(ours, x), 1, 0)
-        if i >= args.warmup:
-            t_sp.append(s)
-            t_us.append(u)
-    t_sp, t_us = sorted(t_sp)[len(t_sp) // 2], sorted(t_us)[len(t_us) // 2]
-    print(f"spandrel (fp32, contiguous, no_grad): {1 / t_sp:.4f} images/s ({t_sp:.2f} s/image)")
-    print(f"esrgan_lib upscale() defaults:        {1 / t_us:.4f} images/s ({t_us:.2f} s/image)")
-    print(f"ratio (ours / spandrel): {t_sp / t_us:.2f}x")
-    print(f"PSNR ours vs spandrel: {psnr(out_us, out_sp):.1f} dB")
+        for name, fn in sides.items():
+            sec, outs[name] = timeit(fn, 1, 0)
+            if i >= args.warmup:
+                times[name].append(sec)
+    med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    ref = "ncnn runtime" if "ncnn runtime" in med else "spandrel"
+    print(f"median of {args.runs} interleaved rounds; ratio = time / {ref}'s time; PSNR vs spandrel's output")
+    for name, sec in med.items():
+        print(f"  {name:18s} {sec:8.3f} s/image  {sec / med[ref]:5.2f}x  "
+              f"{psnr(outs[name].float(), outs['spandrel']):6.1f} dB")
 
     # How far from the hardware's limit is each? (the bound on what any fp32 lever can give)
     from _roofline import count_gflop, matmul_peak_gflops, report
@@ -258,25 +322,31 @@ def main(argv=None):
     small = torch.rand(1, 3, 32, 32)  # work per output pixel is the same at every size: scale by pixels
     with torch.no_grad():
         work = count_gflop(lambda: theirs(small)) * (args.size / 32) ** 2
-    for line in report(work, {"spandrel": t_sp, "esrgan_lib": t_us}, matmul_peak_gflops()):
+    for line in report(work, med, matmul_peak_gflops()):
         print(line)
+    if "ncnn runtime" in med:
+        print("  (ncnn's Winograd convolutions multiply less than the direct count used here: its shares are "
+              "effective rates)")
 
     if not args.no_memory:
-        for name in ("spandrel", "ours"):
+        names = ["spandrel", "ours-torch"] + (["ours-ncnn"] if inference_ncnn.available() else [])
+        for name in names:
             r = run_phase(name, args, args.size, None)
             print(f"peak RSS [{name}, fresh process]: {r}")
 
     if args.levers:
-        print(f"\nCPU levers (median of {args.runs}, PSNR vs spandrel fp32 output):")
-        for name, sec, q in levers(ours, x, out_sp, args.runs, args.warmup, args.compile):
+        print(f"\nCPU levers of the torch backend (median of {args.runs}, PSNR vs spandrel fp32 output):")
+        for name, sec, q in levers(ours, x, outs["spandrel"], args.runs, args.warmup, args.compile):
             shown = f"{sec:8.2f} s" if sec is not None else "       -  "
             qs = f"{q:.1f} dB" if isinstance(q, float) else q
-            print(f"  {name:45s} {shown}  {qs}")
+            print(f"  {name:55s} {shown}  {qs}")
 
     if args.big:
         tile = args.tile or 256
-        r = run_phase("big", args, args.big_size, tile)
-        print(f"\n{args.big_size}x{args.big_size} x4, tile {tile}, nf={args.nf} nb={args.nb}: {r}")
+        for backend in ["torch"] + (["ncnn"] if inference_ncnn.available() else []):
+            r = run_phase(f"big-{backend}", args, args.big_size, tile)
+            print(f"\n{args.big_size}x{args.big_size} x{c['scale']}, tile {tile}, nf={c['nf']} nb={c['nb']}, "
+                  f"{backend}: {r}")
     return 0
 
 

@@ -12,6 +12,7 @@ I/O and loads no weights):
 - ``esrgan_lib.training``    the training engine, presets and config (``python -m esrgan_lib.train``)
 - ``esrgan_lib.checkpoint``  save/load generators in every ESRGAN key format, export, interpolation
 - ``esrgan_lib.inference``   upscale() with tiling and automatic precision (``python -m esrgan_lib.upscale``)
+- ``esrgan_lib.inference_ncnn``  upscale()'s ncnn backend: cached ncnn exports run by Tencent's runtime
 - ``esrgan_lib.runtime``     device and precision choice (bf16 / fp16 / fp32, channels_last)
 - ``esrgan_lib.profiles``    the course's run profiles: smoke, cpu, gpu
 - ``esrgan_lib.notebook``    helpers for the notebooks: image grids, live plots, comparison widgets

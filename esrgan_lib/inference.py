@@ -38,6 +38,12 @@ Tiles differ from the untiled result only where a tile's receptive field is cut 
 limit: with ``tile_pad=10`` and the random-weight models in the tests the difference is small
 (see ``tests/test_inference.py`` for the measured maximum and PSNR; trained models behave alike).
 
+Backends (``backend=``): ``"torch"`` runs the model with PyTorch; ``"ncnn"`` exports an RRDBNet once to
+ncnn's format and runs Tencent's ncnn runtime (``esrgan_lib.inference_ncnn``: the cache, the options, its
+memory); ``"auto"`` (default) is ncnn on a CPU when it can run the model, torch otherwise (``pick_backend``).
+Both go through the same image handling here: a runner turns (B, C, h, w) float batches into upscaled
+ones, and everything above (kinds, channels, padding, tiles) is shared.
+
 Precision: ``"auto"`` follows ``esrgan_lib.runtime.pick_precision`` (fp32 on CPUs without bf16
 units, bf16 on AMX/AVX512-BF16 CPUs and Ampere+ GPUs, fp16 on older GPUs); ``"fp16"`` on a CPU
 falls back with a warning instead of failing with "Half not implemented". The model runs in
@@ -55,9 +61,10 @@ from torch import nn
 from .img_util import to_batch
 from .runtime import autocast, pick_precision
 
-__all__ = ["upscale", "MIN_SIZE"]
+__all__ = ["upscale", "pick_backend", "BACKENDS", "MIN_SIZE"]
 
 MIN_SIZE = 2  # smallest accepted height/width (reflect padding needs two pixels)
+BACKENDS = ("auto", "torch", "ncnn")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -86,7 +93,14 @@ def _model_properties(model) -> dict:
 
 
 class _Runner:
-    """Moves inputs to the device and runs the model under the chosen precision."""
+    """The torch backend: moves inputs to the device and runs the model under the chosen precision.
+
+    A runner (this one, or ``inference_ncnn.NcnnRunner``) has ``scale``, ``multiple``, ``max_pixels``
+    (the largest h * w one pass may take, None: any) and ``runner(x)``: (B, C, h, w) CPU float, h and w
+    multiples of ``multiple`` -> (B, C', h*s, w*s) CPU float32. ``_run`` does the padding and tiling for
+    both."""
+
+    max_pixels = None  # PyTorch's memory grows with the image like the output's; the caller tiles
 
     def __init__(self, model, device, precision, channels_last):
         self.model, self.device, self.precision = model, device, precision
@@ -95,59 +109,79 @@ class _Runner:
         self.scale, self.multiple = props["scale"] or 1, props["multiple"]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, h, w) CPU float, h and w multiples of ``multiple`` -> (B, C', h*s, w*s) CPU float32."""
         x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         with autocast(self.device, self.precision):
             y = self.model(x)
-        expected = (x.shape[-2] * self.scale, x.shape[-1] * self.scale)
-        if tuple(y.shape[-2:]) != expected:
-            raise ValueError(
-                f"scale mismatch: the model says x{self.scale} but turned {tuple(x.shape[-2:])} into "
-                f"{tuple(y.shape[-2:])}"
-            )
         return y.float().to("cpu")
 
-    def run(self, x: torch.Tensor, tile, tile_pad, batch_tiles, progress) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        x = _pad_to_multiple(x, self.multiple)
-        if tile is None or (tile >= x.shape[-2] and tile >= x.shape[-1]):
-            y = self(x)
-        else:
-            y = self._tiled(x, tile, tile_pad, batch_tiles, progress)
-        return y[..., : h * self.scale, : w * self.scale]
+    def close(self) -> None:
+        """Called once the image is done (nothing to free here)."""
 
-    def _tiled(self, x, tile, tile_pad, batch_tiles, progress) -> torch.Tensor:
-        m, s = self.multiple, self.scale
-        tile = math.ceil(tile / m) * m
-        pad = math.ceil(tile_pad / m) * m
-        b, _, h, w = x.shape
-        jobs = []  # (output box, padded input box), all in low-resolution pixels
-        for y0 in range(0, h, tile):
-            for x0 in range(0, w, tile):
-                y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-                jobs.append(((y0, y1, x0, x1), (max(y0 - pad, 0), min(y1 + pad, h),
-                                                max(x0 - pad, 0), min(x1 + pad, w))))
-        out = None
-        bar = _progress(len(jobs), progress)
-        i = 0
-        while i < len(jobs):
-            group = [jobs[i]]  # batch consecutive tiles with the same padded size
-            size = lambda j: (j[1][1] - j[1][0], j[1][3] - j[1][2])
-            while len(group) < batch_tiles and i + len(group) < len(jobs) and \
-                    size(jobs[i + len(group)]) == size(group[0]):
-                group.append(jobs[i + len(group)])
-            batch = torch.cat([x[:, :, py0:py1, px0:px1] for _, (py0, py1, px0, px1) in group])
-            y = self(batch)
-            if out is None:
-                out = torch.empty(b, y.shape[1], h * s, w * s)
-            for n, ((y0, y1, x0, x1), (py0, _, px0, _)) in enumerate(group):
-                oy, ox = (y0 - py0) * s, (x0 - px0) * s
-                out[:, :, y0 * s: y1 * s, x0 * s: x1 * s] = \
-                    y[n * b:(n + 1) * b, :, oy: oy + (y1 - y0) * s, ox: ox + (x1 - x0) * s]
-            i += len(group)
-            bar.update(len(group))
-        bar.close()
-        return out
+
+def _call(runner, x: torch.Tensor) -> torch.Tensor:
+    """``runner(x)``, checking that the output is ``runner.scale`` times the input."""
+    y = runner(x)
+    expected = (x.shape[-2] * runner.scale, x.shape[-1] * runner.scale)
+    if tuple(y.shape[-2:]) != expected:
+        raise ValueError(
+            f"scale mismatch: the model says x{runner.scale} but turned {tuple(x.shape[-2:])} into "
+            f"{tuple(y.shape[-2:])}"
+        )
+    return y
+
+
+def _run(runner, x: torch.Tensor, tile, tile_pad, batch_tiles, progress) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C', H*s, W*s): padded to ``runner.multiple``, in tiles when asked (or when the
+    image is more than ``runner.max_pixels``), cropped back."""
+    h, w = x.shape[-2:]
+    x = _pad_to_multiple(x, runner.multiple)
+    if tile is None and runner.max_pixels is not None and x.shape[-2] * x.shape[-1] > runner.max_pixels:
+        tile = _tile_within(runner.max_pixels, tile_pad, runner.multiple)
+    if tile is None or (tile >= x.shape[-2] and tile >= x.shape[-1]):
+        y = _call(runner, x)
+    else:
+        y = _tiled(runner, x, tile, tile_pad, batch_tiles, progress)
+    return y[..., : h * runner.scale, : w * runner.scale]
+
+
+def _tile_within(max_pixels: int, tile_pad: int, m: int) -> int:
+    """The largest tile (a multiple of ``m``) whose padded square has at most ``max_pixels`` pixels."""
+    pad = math.ceil(tile_pad / m) * m
+    return max(m, (math.isqrt(max_pixels) - 2 * pad) // m * m)
+
+
+def _tiled(runner, x, tile, tile_pad, batch_tiles, progress) -> torch.Tensor:
+    m, s = runner.multiple, runner.scale
+    tile = math.ceil(tile / m) * m
+    pad = math.ceil(tile_pad / m) * m
+    b, _, h, w = x.shape
+    jobs = []  # (output box, padded input box), all in low-resolution pixels
+    for y0 in range(0, h, tile):
+        for x0 in range(0, w, tile):
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            jobs.append(((y0, y1, x0, x1), (max(y0 - pad, 0), min(y1 + pad, h),
+                                            max(x0 - pad, 0), min(x1 + pad, w))))
+    out = None
+    bar = _progress(len(jobs), progress)
+    i = 0
+    while i < len(jobs):
+        group = [jobs[i]]  # batch consecutive tiles with the same padded size
+        size = lambda j: (j[1][1] - j[1][0], j[1][3] - j[1][2])
+        while len(group) < batch_tiles and i + len(group) < len(jobs) and \
+                size(jobs[i + len(group)]) == size(group[0]):
+            group.append(jobs[i + len(group)])
+        batch = torch.cat([x[:, :, py0:py1, px0:px1] for _, (py0, py1, px0, px1) in group])
+        y = _call(runner, batch)
+        if out is None:
+            out = torch.empty(b, y.shape[1], h * s, w * s)
+        for n, ((y0, y1, x0, x1), (py0, _, px0, _)) in enumerate(group):
+            oy, ox = (y0 - py0) * s, (x0 - px0) * s
+            out[:, :, y0 * s: y1 * s, x0 * s: x1 * s] = \
+                y[n * b:(n + 1) * b, :, oy: oy + (y1 - y0) * s, ox: ox + (x1 - x0) * s]
+        i += len(group)
+        bar.update(len(group))
+    bar.close()
+    return out
 
 
 def _progress(total: int, enabled: bool):
@@ -171,6 +205,31 @@ def _model_device(model: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
+def pick_backend(model: nn.Module, backend: str = "auto", *, device: str | torch.device | None = None,
+                 precision: str = "auto") -> str:
+    """Which backend ``upscale`` uses: ``"torch"`` or ``"ncnn"``.
+
+    ``"auto"``: ncnn when the model would run on the CPU (``device``, default the model's), with
+    ``precision="auto"``, the ``ncnn`` package importable and the model one the ncnn exporter writes
+    (RRDBNet); torch otherwise (CUDA, an explicit precision, SRResNet...). ``"ncnn"`` raises
+    ``ValueError`` for a model or precision ncnn cannot run and ``ModuleNotFoundError`` without the package.
+    """
+    from . import inference_ncnn
+
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "ncnn":
+        inference_ncnn.check_supported(model, precision)
+        if device is not None and torch.device(device).type != "cpu":
+            raise ValueError(f"device {str(device)!r} is for backend 'torch'; ncnn runs on a Vulkan GPU when "
+                             "it sees one, else on the CPU")
+        return "ncnn"
+    if backend == "torch" or precision != "auto":
+        return "torch"
+    on_cpu = (torch.device(device) if device is not None else _model_device(model)).type == "cpu"
+    return "ncnn" if on_cpu and inference_ncnn.supports(model) and inference_ncnn.available() else "torch"
+
+
 def upscale(
     model: nn.Module,
     image,
@@ -184,6 +243,7 @@ def upscale(
     alpha: str = "bicubic",
     scale: int | None = None,
     progress: bool = False,
+    backend: str = "auto",
 ):
     """Super-resolve ``image`` with ``model``; returns the same kind of object (see module doc).
 
@@ -201,15 +261,20 @@ def upscale(
         alpha: how an alpha channel is upscaled: "bicubic" or "model".
         scale: if given, must equal ``model.scale`` (guards against using the wrong model).
         progress: show a tqdm bar over tiles.
+        backend: "torch", "ncnn" (the model exported once to ncnn's format and run by Tencent's runtime,
+            ``esrgan_lib.inference_ncnn``) or "auto" (ncnn on a CPU when it can run the model, see
+            ``pick_backend``). ``device``, ``precision`` (but "bf16"), ``batch_tiles`` and
+            ``channels_last`` are torch's; ncnn uses ``torch.get_num_threads()`` CPU threads.
 
     Raises ``ValueError`` for empty or too small images (< ``MIN_SIZE``), a channel count the
     model cannot take, a scale other than the model's, a float image (array or tensor) outside
-    [0, 1] or with NaN values, or bad tiling numbers (``tile`` < 1, ``tile_pad`` < 0).
+    [0, 1] or with NaN values, bad tiling numbers (``tile`` < 1, ``tile_pad`` < 0), or a backend that
+    cannot run the model (``ModuleNotFoundError`` for ``backend="ncnn"`` without the ncnn package).
     """
     with torch.inference_mode():
         result = _upscale(model, image, tile=tile, tile_pad=tile_pad, precision=precision, device=device,
                           batch_tiles=batch_tiles, channels_last=channels_last, alpha=alpha, scale=scale,
-                          progress=progress)
+                          progress=progress, backend=backend)
     if isinstance(result, torch.Tensor):  # a normal tensor: inference tensors cannot join autograd later
         result = result.clone()
     return result
@@ -229,7 +294,7 @@ def _check_tiling(tile, tile_pad, batch_tiles) -> None:
 
 
 def _upscale(model, image, *, tile, tile_pad, precision, device, batch_tiles, channels_last, alpha, scale,
-             progress):
+             progress, backend):
     props = _model_properties(model)
     model_scale = props["scale"]
     if scale is not None and scale != model_scale:
@@ -251,27 +316,41 @@ def _upscale(model, image, *, tile, tile_pad, precision, device, batch_tiles, ch
             "(supported: grey, grey+alpha, RGB, RGBA)"
         )
 
-    device = torch.device(device) if device is not None else _model_device(model)
-    precision = pick_precision(device, precision)
-    model.eval().to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    runner = _Runner(model, device, precision, channels_last)
+    if pick_backend(model, backend, device=device, precision=precision) == "ncnn":
+        from .inference_ncnn import NcnnRunner
+
+        runner = NcnnRunner(model, scale=model_scale or 1, multiple=props["multiple"], precision=precision)
+    else:
+        device = torch.device(device) if device is not None else _model_device(model)
+        precision = pick_precision(device, precision)
+        model.eval().to(device)
+        if channels_last:
+            model.to(memory_format=torch.channels_last)
+        runner = _Runner(model, device, precision, channels_last)
 
     def through_model(planes: torch.Tensor) -> torch.Tensor:
         grey = planes.shape[1] == 1 and in_ch != 1
         inp = planes.expand(-1, in_ch, -1, -1) if grey else planes
-        out = runner.run(inp, tile, tile_pad, batch_tiles, progress)
+        out = _run(runner, inp, tile, tile_pad, batch_tiles, progress)
         return out.mean(1, keepdim=True) if grey else out
 
+    try:
+        return restore(_channels(through_model, x, n_colour, alpha, model_scale))
+    finally:
+        runner.close()
+
+
+def _channels(through_model, x: torch.Tensor, n_colour: int, alpha: str, s: int) -> torch.Tensor:
+    """Colour through the model; alpha (channel ``n_colour``, if any) bicubic, through the model or opaque."""
+    b, c, h, w = x.shape
     y = through_model(x[:, :n_colour])
     if c in (2, 4):
         a = x[:, n_colour:]
         if bool((a == 1).all()):
-            ya = torch.ones(b, 1, h * model_scale, w * model_scale)
+            ya = torch.ones(b, 1, h * s, w * s)
         elif alpha == "model":
             ya = through_model(a)
         else:
-            ya = F.interpolate(a, scale_factor=model_scale, mode="bicubic", align_corners=False)
+            ya = F.interpolate(a, scale_factor=s, mode="bicubic", align_corners=False)
         y = torch.cat([y, ya], 1)
-    return restore(y)
+    return y

@@ -126,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile-pad", type=int, default=10, help="context pixels around each tile (default 10)")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--backend", default="auto", choices=("auto", "torch", "ncnn"),
+                   help="ncnn: the model exported once (cached beside the weights) and run by Tencent's ncnn "
+                        "runtime, on a Vulkan GPU if it sees one, else the CPU; auto (default): ncnn on a "
+                        "CPU when installed and the model is an RRDBNet, else torch")
     p.add_argument("--scale", type=int, default=None, help="fail unless the model has this scale")
     p.add_argument("--alpha", default="bicubic", choices=("bicubic", "model"), help="how alpha is upscaled")
     p.add_argument("--suffix", default=None, help="added to output names (default: _x<scale>)")
@@ -161,17 +165,23 @@ def _bad_options(args) -> str | None:
 def _load(args):
     """(model, None) or (None, the reason it cannot start)."""
     from .checkpoint import load_generator
+    from .inference import pick_backend
     from .runtime import default_device
 
     problem = _bad_options(args) or _check_out_dir(Path(args.output))
     if problem:
         return None, problem
+    device = args.device or ("cpu" if args.backend == "ncnn" else str(default_device()))
     try:
-        model = load_generator(args.weights, device=args.device or str(default_device()))
+        model = load_generator(args.weights, device=device)
     except (OSError, ValueError, TypeError) as e:
         return None, f"could not load weights: {e}"
     if args.scale is not None and args.scale != model.scale:
         return None, f"--scale {args.scale} asked, but {args.weights} is an x{model.scale} model"
+    try:
+        pick_backend(model, args.backend, device=args.device, precision=args.precision)
+    except (ValueError, ImportError) as e:
+        return None, f"--backend {args.backend}: {e}"
     return model, None
 
 
@@ -189,7 +199,7 @@ def _upscale_one(model, src: Path, dest: Path | None, args) -> bool:
         _say(f"skip {src}: {dest} exists (use --overwrite)")
         return False
     result = upscale(model, arr, tile=args.tile, tile_pad=args.tile_pad, precision=args.precision,
-                     alpha=args.alpha, progress=not args.quiet and sys.stderr.isatty())
+                     alpha=args.alpha, progress=not args.quiet and sys.stderr.isatty(), backend=args.backend)
     save_image(result, dest)
     return True
 

@@ -1,5 +1,10 @@
-"""upscale(): kinds, bit depths, channels, odd sizes, tiling accuracy, memory, errors."""
+"""upscale(): kinds, bit depths, channels, odd sizes, tiling accuracy, memory, errors.
 
+Tests on an RRDBNet run through both backends (the ``up`` fixture; ncnn's own checks are in
+``test_inference_ncnn.py``); tests on other models run through torch, which ``backend="auto"`` picks for them.
+"""
+
+import functools
 import json
 import math
 import os
@@ -15,8 +20,32 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from esrgan_lib import inference_ncnn
 from esrgan_lib.inference import upscale
 from esrgan_lib.models import RRDBNet
+
+BACKENDS = ["torch", pytest.param("ncnn", marks=pytest.mark.skipif(
+    not inference_ncnn.available(), reason="the ncnn backend needs the ncnn package (pip install ncnn)"))]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def private_ncnn_cache(tmp_path_factory):
+    """ncnn exports of the models here go to a temporary folder, not the user cache."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(inference_ncnn, "_cache_root", lambda: tmp_path_factory.mktemp("ncnn-cache"))
+        yield
+
+
+@pytest.fixture(params=BACKENDS)
+def up(request):
+    """``upscale`` through one backend (``up.keywords["backend"]``)."""
+    return functools.partial(upscale, backend=request.param)
+
+
+def _fp32_atol(up) -> float:
+    """1e-5, or what fp16 storage allows where ncnn uses it (Vulkan, ARM: see test_inference_ncnn.py)."""
+    fp32 = up.keywords["backend"] == "torch" or inference_ncnn.computes_in_fp32()
+    return 1e-5 if fp32 else 2e-2
 
 
 class Nearest(nn.Module):
@@ -43,12 +72,12 @@ def rrdb():
     return RRDBNet(nf=16, nb=2, scale=4).eval()
 
 
-def test_untiled_equals_the_model(rrdb):
+def test_untiled_equals_the_model(rrdb, up):
     x = torch.rand(3, 19, 23)
     with torch.no_grad():
         ref = rrdb(x[None])[0].clamp(0, 1)
-    assert torch.allclose(upscale(rrdb, x), ref, atol=1e-5)
-    assert torch.allclose(upscale(rrdb, x, channels_last=False), ref, atol=1e-5)
+    assert torch.allclose(up(rrdb, x), ref, atol=_fp32_atol(up))
+    assert torch.allclose(up(rrdb, x, channels_last=False), ref, atol=_fp32_atol(up))
 
 
 def test_odd_sizes_are_reflect_padded_and_cropped():
@@ -62,22 +91,22 @@ def test_odd_sizes_are_reflect_padded_and_cropped():
     assert upscale(Nearest(4, min_multiple=4), np.zeros((5, 6, 3), np.uint8)).shape == (20, 24, 3)
 
 
-def test_tiles_match_untiled_within_measured_tolerance(rrdb):
+def test_tiles_match_untiled_within_measured_tolerance(rrdb, up):
     """Measured with this random RRDBNet (nf 16, nb 2) on a 37x29 image, tile 16:
     tile_pad 10 -> max abs diff ~3e-8 (PSNR > 150 dB); tile_pad 0 -> ~3e-2 (~54 dB).
     Trained weights reach further than these near-identity random blocks, so the README
     recommends tile_pad >= 10 and documents the check below, not a universal number."""
     x = torch.rand(3, 37, 29)
-    full = upscale(rrdb, x)
-    tiled = upscale(rrdb, x, tile=16, tile_pad=10)
+    full = up(rrdb, x)
+    tiled = up(rrdb, x, tile=16, tile_pad=10)
     diff = (tiled - full).abs().max().item()
     psnr = 10 * math.log10(1 / max(((tiled - full) ** 2).mean().item(), 1e-20))
     assert diff < 1e-4 and psnr > 80
     print(f"tile_pad 10: max abs diff {diff:.2e}, PSNR {psnr:.1f} dB")
-    no_context = upscale(rrdb, x, tile=16, tile_pad=0)
+    no_context = up(rrdb, x, tile=16, tile_pad=0)
     assert (no_context - full).abs().max().item() > 10 * diff  # context matters: tiles really are cut
     print(f"tile_pad 0: max abs diff {(no_context - full).abs().max().item():.2e}")
-    batched = upscale(rrdb, x, tile=16, tile_pad=10, batch_tiles=4)
+    batched = up(rrdb, x, tile=16, tile_pad=10, batch_tiles=4)
     assert torch.allclose(batched, tiled, atol=1e-6)
 
 
@@ -155,21 +184,26 @@ def test_fp16_on_cpu_never_crashes(rrdb):
     (torch.rand(5, 5), {}, r"\(C, H, W\)"),
     (np.zeros((4, 4, 3), np.uint8), {"tile": 0}, "tile must be"),
 ])
-def test_clear_errors(rrdb, image, kwargs, match):
+def test_clear_errors(rrdb, up, image, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        upscale(rrdb, image, **kwargs)
+        up(rrdb, image, **kwargs)
     with pytest.raises(TypeError, match="int32"):
-        upscale(rrdb, np.zeros((4, 4, 3), np.int32))
+        up(rrdb, np.zeros((4, 4, 3), np.int32))
 
 
-def test_big_image_memory_is_bounded_by_the_output(tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_big_image_memory_is_bounded_by_the_output(tmp_path, backend):
     """A 256x256 photo x4 in 64-pixel tiles, in a fresh process: its peak RSS growth stays near
-    the size of the output images (float32 + uint8 = 15 MB). Measured: tiled ~36 MB, untiled
-    ~109 MB (one nf=8 feature map at 1024x1024 is 34 MB and the untiled pass holds several)."""
+    the size of the output images (float32 + uint8 = 15 MB), plus, for ncnn, its workspace for one tile
+    (``inference_ncnn._BYTES_PER_OUTPUT_VALUE`` per output value). Measured: torch tiled ~36 MB, untiled
+    ~109 MB (one nf=8 feature map at 1024x1024 is 34 MB and the untiled pass holds several); ncnn tiled
+    ~120 MB, untiled ~480 MB."""
     code = textwrap.dedent("""
-        import json, numpy as np, psutil, torch
+        import functools, json, pathlib, numpy as np, psutil, torch
+        from esrgan_lib import inference, inference_ncnn
         from esrgan_lib.models import RRDBNet
-        from esrgan_lib.inference import upscale
+        inference_ncnn._cache_root = lambda: pathlib.Path(CACHE)
+        upscale = functools.partial(inference.upscale, backend=BACKEND)
         torch.manual_seed(0)
         model = RRDBNet(nf=8, nb=1, scale=4).eval()
         img = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
@@ -185,16 +219,19 @@ def test_big_image_memory_is_bounded_by_the_output(tmp_path):
     if not os.path.exists("/proc/self/clear_refs"):
         pytest.skip("needs Linux /proc to reset the peak RSS")
     pytest.importorskip("psutil")
-    res = subprocess.run([sys.executable, "-c", code.replace("TILE", "64")],
+    code = code.replace("TILE", "64").replace("CACHE", repr(str(tmp_path))).replace("BACKEND", repr(backend))
+    res = subprocess.run([sys.executable, "-c", code],
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     info = json.loads(res.stdout.strip().splitlines()[-1])
     assert info["shape"] == [1024, 1024, 3]
     output_mb = 1024 * 1024 * 3 * (4 + 1) / 2**20  # 15 MB
-    assert info["grow_mb"] < output_mb + 40, info
+    tile_mb = 0 if backend == "torch" else inference_ncnn._BYTES_PER_OUTPUT_VALUE * (84 * 4) ** 2 * 16 / 2**20
+    print(f"{backend}: peak RSS growth {info['grow_mb']:.0f} MB (bound {output_mb + 40 + tile_mb:.0f})")
+    assert info["grow_mb"] < output_mb + 40 + tile_mb, info
 
 
-def test_tensors_and_arrays_share_one_range_rule(rrdb):
+def test_tensors_and_arrays_share_one_range_rule(rrdb, up):
     from esrgan_lib.img_util import RANGE_TOL
 
     inside, outside = 1 + RANGE_TOL / 2, 1 + 10 * RANGE_TOL
@@ -205,25 +242,26 @@ def test_tensors_and_arrays_share_one_range_rule(rrdb):
         t = torch.from_numpy(a).permute(2, 0, 1)
         for image in (a, t, t[None]):
             if ok:
-                upscale(rrdb, image)
+                up(rrdb, image)
             else:
                 with pytest.raises(ValueError, match=r"\[0, 1\]"):
-                    upscale(rrdb, image)
+                    up(rrdb, image)
 
 
-def test_nan_input_is_refused(rrdb):
+def test_nan_input_is_refused(rrdb, up):
     a = np.full((4, 4, 3), 0.5, np.float32)
     a[1, 2, 0] = np.nan
     for image in (a, torch.from_numpy(a).permute(2, 0, 1)):
         with pytest.raises(ValueError, match="NaN"):
-            upscale(rrdb, image)
+            up(rrdb, image)
 
 
 @pytest.mark.parametrize("kwargs, match", [({"tile_pad": -3}, "tile_pad"), ({"tile": 2.5}, "tile"),
                                            ({"batch_tiles": 0}, "batch_tiles")])
-def test_bad_tiling_numbers(rrdb, kwargs, match):
+def test_bad_tiling_numbers(rrdb, up, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        upscale(rrdb, np.zeros((6, 6, 3), np.uint8), tile=kwargs.pop("tile", 4), **kwargs)
+        kwargs = dict(kwargs)  # the parameter's dict is shared by both backends' runs
+        up(rrdb, np.zeros((6, 6, 3), np.uint8), tile=kwargs.pop("tile", 4), **kwargs)
 
 
 def test_upscale_takes_a_registered_models_properties_from_its_spec(monkeypatch):

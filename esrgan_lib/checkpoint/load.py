@@ -87,7 +87,8 @@ def load_generator(
             name, scale, channels, size requirements, config) instead of the model alone.
 
     The model has ``.config`` (its constructor arguments) and ``.metadata`` (the file's metadata
-    without the architecture and config: training recipe; for ncnn: format, source, storage, description).
+    without the architecture and config: training recipe; for ncnn: format, storage, description; and
+    ``source``: the file's absolute path, None for a state dict).
 
     Raises ``CheckpointError`` (a ``ValueError``) naming what was found when the file is not a
     generator (e.g. a discriminator), is incomplete, has NaN/Inf weights, has metadata that its
@@ -109,5 +110,8 @@ def load_generator(
         desc = spec.load(sd, config=config, device=device, strict=strict, source=source)
     except ValueError as e:
         raise CheckpointError(str(e)) from None
+    # where it came from: the file (``source``, absolute; None for a state dict) and its metadata
     desc.model.metadata = {k: v for k, v in meta.items() if k not in (META_ARCH, META_CONFIG)}
+    from_file = not isinstance(path_or_state_dict, Mapping)
+    desc.model.metadata["source"] = str(Path(path_or_state_dict).absolute()) if from_file else None
     return desc if descriptor else desc.model

@@ -33,8 +33,8 @@ from .export import EXPORTERS, generator_spec_of
 from .io import FILE_READERS, META_ARCH, META_CONFIG, METADATA_READERS
 from .ncnn_graph import GRAPHS, conv_shape
 
-__all__ = ["read_ncnn", "write_ncnn", "ncnn_metadata", "packaged_ncnn_model", "describe_packaged",
-           "PACKAGED_NCNN_MODELS", "NcnnFormatError", "FP16_TAG", "FP32_TAG"]
+__all__ = ["read_ncnn", "write_ncnn", "writes_ncnn", "ncnn_metadata", "packaged_ncnn_model",
+           "describe_packaged", "PACKAGED_NCNN_MODELS", "NcnnFormatError", "FP16_TAG", "FP32_TAG"]
 
 FP16_TAG, FP32_TAG = 0x01306B47, 0
 PARAM_SUFFIX, BIN_SUFFIX = ".param", ".bin"  # the graph, and its weights beside it
@@ -180,6 +180,12 @@ def _read_file(param: Path) -> tuple[dict, dict]:
     return sd, meta
 
 
+def writes_ncnn(model: nn.Module) -> bool:
+    """Whether ``write_ncnn`` can write ``model``: a registered generator whose spec has an ncnn graph."""
+    spec = generator_spec_of(model)
+    return spec is not None and spec.ncnn_graph is not None
+
+
 def write_ncnn(model_or_state_dict: nn.Module | Mapping, path: str | os.PathLike, *,
                fp16: bool = False) -> Path:
     """Write an RRDBNet as ncnn ``.param`` + ``.bin`` (input blob ``"data"``, output ``"output"``).
@@ -195,10 +201,10 @@ def write_ncnn(model_or_state_dict: nn.Module | Mapping, path: str | os.PathLike
         from . import load_generator  # the package's key-format reader (imported late: it imports us)
 
         model = load_generator(model)
-    spec = generator_spec_of(model)
-    if spec is None or spec.ncnn_graph is None:
+    if not writes_ncnn(model):
         writes = [s.cls.__name__ for s in registry.GENERATORS.values() if s.ncnn_graph is not None]
         raise TypeError(f"write_ncnn writes {', '.join(writes)} models, got {type(model).__name__}")
+    spec = generator_spec_of(model)
     config, sd = model.config, model.state_dict()
     text, keys = GRAPHS[spec.ncnn_graph].build(config)
     chunks = []
