@@ -211,7 +211,9 @@ def pick_backend(model: nn.Module, backend: str = "auto", *, device: str | torch
 
     ``"auto"``: ncnn when the model would run on the CPU (``device``, default the model's), with
     ``precision="auto"``, the ``ncnn`` package importable and the model one the ncnn exporter writes
-    (RRDBNet); torch otherwise (CUDA, an explicit precision, SRResNet...). ``"ncnn"`` raises
+    (RRDBNet) and loaded from a file (``load_generator``: its export is cached once for all later
+    runs); torch otherwise (CUDA, an explicit precision, SRResNet, a model built or blended in memory,
+    whose export would cost seconds for weights that may never be used again). ``"ncnn"`` raises
     ``ValueError`` for a model or precision ncnn cannot run and ``ModuleNotFoundError`` without the package.
     """
     from . import inference_ncnn
@@ -227,7 +229,9 @@ def pick_backend(model: nn.Module, backend: str = "auto", *, device: str | torch
     if backend == "torch" or precision != "auto":
         return "torch"
     on_cpu = (torch.device(device) if device is not None else _model_device(model)).type == "cpu"
-    return "ncnn" if on_cpu and inference_ncnn.supports(model) and inference_ncnn.available() else "torch"
+    from_file = bool((getattr(model, "metadata", None) or {}).get("source"))
+    ok = on_cpu and from_file and inference_ncnn.supports(model) and inference_ncnn.available()
+    return "ncnn" if ok else "torch"
 
 
 def upscale(

@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from esrgan_lib import inference_ncnn
-from esrgan_lib.checkpoint import load_generator, packaged_ncnn_model, save_generator
+from esrgan_lib.checkpoint import interpolate, load_generator, packaged_ncnn_model, save_generator
 from esrgan_lib.inference import pick_backend, upscale
 from esrgan_lib.models import RRDBNet, SRResNet
 
@@ -310,11 +310,17 @@ def test_the_user_cache_keeps_only_the_newest_exports(private_cache):
 # choosing the backend
 
 
-def test_auto_picks_ncnn_on_a_cpu_for_rrdbnet_and_torch_otherwise(monkeypatch):
-    rrdb, srresnet = _rrdb(), SRResNet(nf=8, nb=1).eval()
+def test_auto_picks_ncnn_on_a_cpu_for_rrdbnet_files_and_torch_otherwise(monkeypatch, tmp_path):
+    srresnet = SRResNet(nf=8, nb=1).eval()
+    rrdb = load_generator(save_generator(_rrdb(), tmp_path / "rrdb.safetensors"), device="cpu")
     monkeypatch.setattr(inference_ncnn, "available", lambda: True)
     assert pick_backend(rrdb) == "ncnn"
     assert pick_backend(rrdb, device="cpu") == "ncnn"
+    # a model made in memory (being trained, interpolated, built by hand) runs on torch: an export costs
+    # seconds and a cache entry for weights that may never be used again
+    assert pick_backend(_rrdb()) == "torch"
+    assert pick_backend(interpolate(rrdb, rrdb, 0.5)) == "torch"
+    assert pick_backend(_rrdb(), "ncnn") == "ncnn"
     assert pick_backend(rrdb, device="cuda") == "torch"  # CUDA: torch (no GPU needed to decide)
     assert pick_backend(rrdb, precision="bf16") == "torch"  # an explicit precision is torch's
     assert pick_backend(srresnet) == "torch"

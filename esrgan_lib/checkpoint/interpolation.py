@@ -31,6 +31,8 @@ def interpolate(psnr_model: nn.Module, gan_model: nn.Module, alpha: float) -> nn
             f"vs {type(b).__name__}{getattr(b, 'config', '')}"
         )
     out = copy.deepcopy(a)
+    if isinstance(getattr(out, "metadata", None), dict):  # a new model: no longer the file ``a`` came from
+        out.metadata = {**out.metadata, "source": None, "interpolation_alpha": float(alpha)}
     sd_b = b.state_dict()
     for k, v in out.state_dict().items():
         if v.is_floating_point():
