@@ -2,7 +2,7 @@
 
 Examples::
 
-    # stage 1 (PSNR-oriented) on the offline sample photos, ~10 min on 2 idle CPU cores
+    # stage 1 (PSNR-oriented) on the offline sample photos, ~15 min on 2 idle CPU cores
     python -m esrgan_lib.train --preset cpu --stage psnr --out runs/psnr_cpu --val-data ../shared/data/Set5
     # stage 2 (ESRGAN) from it; --set vgg_weights=none opts in to a RANDOM VGG (code test only)
     python -m esrgan_lib.train --preset cpu --stage gan --pretrained runs/psnr_cpu --out runs/gan_cpu

@@ -162,8 +162,8 @@ class TrainConfig:
 
     @classmethod
     def cpu(cls, stage: str = "psnr", **kwargs) -> TrainConfig:
-        """A small CPU run (stage psnr): RRDBNet nf 32, nb 3, gc 16, HR 64, batch 8, 3000 steps, lr 4e-4
-        halved at 2000 and 2600, RGB-permutation colour augmentation (``color_augment``); its measured
+        """A small CPU run (stage psnr): RRDBNet nf 32, nb 3, gc 16, HR 64, batch 8, 4400 steps, lr 4e-4
+        halved at 2900 and 3800, RGB-permutation colour augmentation (``color_augment``); its measured
         time and Set5 PSNR are in the README. The gan stage (600 steps) needs a VGG19 file or the
         explicit ``vgg_weights=None`` opt-in (random VGG)."""
         return cls.from_preset("cpu", stage, **kwargs)

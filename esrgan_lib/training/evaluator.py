@@ -2,7 +2,7 @@
 
 Validation uses MATLAB-style bicubic LR images (``bicubic_downsample``) and the Y-channel PSNR with
 ``crop_border = scale``, the numbers papers report. The same code serves the trainer and
-``esrgan_lib/weights/export_demo.py`` (``psnr_on_images``).
+``tools/export_demo.py`` (``psnr_on_images``).
 """
 
 from __future__ import annotations

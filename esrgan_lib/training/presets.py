@@ -74,7 +74,7 @@ PRESETS: dict[str, dict] = {
             log_every=25, val_every=500, sample_every=500, checkpoint_every=250, out="runs/cpu",
         ),
         arch={"srresnet": dict(nf=32, nb=6)},
-        psnr=dict(steps=3000, lr_g=4e-4, milestones=(2000, 2600)),
+        psnr=dict(steps=4400, lr_g=4e-4, milestones=(2900, 3800)),
         gan=dict(
             steps=600, hr_size=96, batch_size=4, lr_g=1e-4, lr_d=1e-4, milestones=(400,),
             val_every=200, sample_every=200, checkpoint_every=100,

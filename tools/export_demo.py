@@ -1,7 +1,11 @@
 """Copy a run's EMA generator into esrgan_lib/weights/ with its metadata plus Set5/Set14 Y-PSNR.
 
-usage: python -m esrgan_lib.weights.export_demo RUN_DIR_OR_FILE DEST [key=value ...]
-       [--data-root ../shared/data]
+A maintainer's script (not part of the package): it needs the benchmark images, which a learner's
+clone does not have.
+
+usage: python tools/export_demo.py RUN_DIR_OR_FILE DEST [key=value ...] [--data-root DIR]
+
+``--data-root`` defaults to ``shared/data`` beside the repository (``../shared/data`` from its root).
 
 The PSNR is computed exactly as the trainer validates (``esrgan_lib.training.evaluator``: MATLAB
 bicubic LR, Y channel, ``crop_border = scale``), so the numbers match the run's own log.
@@ -16,6 +20,7 @@ from pathlib import Path
 __all__ = ["benchmark_psnr", "export_demo", "main"]
 
 BENCHMARKS = ("Set5", "Set14")
+DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def benchmark_psnr(model, name: str, root: str | Path, scale: int = 4) -> tuple[float, float]:
@@ -28,7 +33,7 @@ def benchmark_psnr(model, name: str, root: str | Path, scale: int = 4) -> tuple[
     return sum(sr.values()) / len(sr), sum(p[3] for p in pairs) / len(pairs)
 
 
-def export_demo(run: str | Path, dest: str | Path, extra: dict | None = None, *, root="../shared/data"):
+def export_demo(run: str | Path, dest: str | Path, extra: dict | None = None, *, root=DEFAULT_DATA_ROOT):
     """Write ``dest`` (safetensors) from ``run`` (a run folder or a generator file) with the run's
     metadata, the Set5/Set14 Y-PSNR and ``extra``; returns the metadata written."""
     from esrgan_lib.checkpoint import load_generator, read_metadata, save_generator
@@ -52,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run", help="run folder (its generator.safetensors) or a generator file")
     parser.add_argument("dest", help="the .safetensors file to write")
     parser.add_argument("extra", nargs="*", metavar="KEY=VALUE", help="more metadata")
-    parser.add_argument("--data-root", default="../shared/data", help="folder holding Set5/ and Set14/")
+    parser.add_argument("--data-root", default=str(DEFAULT_DATA_ROOT), help="folder holding Set5/ and Set14/")
     args = parser.parse_args(argv)
     bad = [a for a in args.extra if "=" not in a]
     if bad:
