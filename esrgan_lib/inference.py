@@ -58,6 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import runtime
 from .img_util import to_batch
 from .runtime import autocast, pick_precision
 
@@ -209,10 +210,11 @@ def pick_backend(model: nn.Module, backend: str = "auto", *, device: str | torch
                  precision: str = "auto") -> str:
     """Which backend ``upscale`` uses: ``"torch"`` or ``"ncnn"``.
 
-    ``"auto"``: ncnn when the model would run on the CPU (``device``, default the model's), with
-    ``precision="auto"``, the ``ncnn`` package importable and the model one the ncnn exporter writes
-    (RRDBNet) and loaded from a file (``load_generator``: its export is cached once for all later
-    runs); torch otherwise (CUDA, an explicit precision, SRResNet, a model built or blended in memory,
+    ``"auto"``: ncnn when the model would run on a CPU without native bf16 (``device``, default the
+    model's; ``runtime.cpu_has_bf16``), with ``precision="auto"``, the ``ncnn`` package importable and the
+    model one the ncnn exporter writes (RRDBNet) and loaded from a file (``load_generator``: its export is
+    cached once for all later runs); torch otherwise (CUDA; a CPU with AMX or AVX512-BF16, where torch's
+    bf16 path beats ncnn's fp32 one; an explicit precision; SRResNet; a model built or blended in memory,
     whose export would cost seconds for weights that may never be used again). ``"ncnn"`` raises
     ``ValueError`` for a model or precision ncnn cannot run and ``ModuleNotFoundError`` without the package.
     """
@@ -230,7 +232,8 @@ def pick_backend(model: nn.Module, backend: str = "auto", *, device: str | torch
         return "torch"
     on_cpu = (torch.device(device) if device is not None else _model_device(model)).type == "cpu"
     from_file = bool((getattr(model, "metadata", None) or {}).get("source"))
-    ok = on_cpu and from_file and inference_ncnn.supports(model) and inference_ncnn.available()
+    ok = on_cpu and from_file and not runtime.cpu_has_bf16()
+    ok = ok and inference_ncnn.supports(model) and inference_ncnn.available()
     return "ncnn" if ok else "torch"
 
 

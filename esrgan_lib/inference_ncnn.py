@@ -255,7 +255,8 @@ def _load_net(param: Path, *, fp32: bool, vulkan: bool):
 
     Blobs and workspaces come from pool allocators (as in ncnn's own tools): buffers are reused from layer
     to layer and tile to tile instead of going back to malloc, which fragments (measured: the resident
-    memory of repeated calls settles ~20% lower). ``NcnnRunner.close`` empties them after each image."""
+    memory of repeated calls settles lower). They stay filled between calls, as in ncnn's own runtime
+    (emptying them made every call fault its workspaces in again); ``unload_all()`` frees them."""
     import ncnn
 
     net = ncnn.Net()
@@ -380,6 +381,5 @@ class NcnnRunner:
         return outs[0][None] if len(outs) == 1 else torch.stack(outs)
 
     def close(self) -> None:
-        """Give the pooled buffers of this image back (the Net and its weights stay loaded)."""
-        for pool in self.loaded.pools:
-            pool.clear()
+        """The end of one image: the Net, its weights and its pooled buffers stay loaded for the next call
+        (``unload_all()`` frees them)."""

@@ -20,7 +20,7 @@ import pytest
 import torch
 from PIL import Image
 
-from esrgan_lib import inference_ncnn
+from esrgan_lib import inference_ncnn, runtime
 from esrgan_lib.checkpoint import interpolate, load_generator, packaged_ncnn_model, save_generator
 from esrgan_lib.inference import pick_backend, upscale
 from esrgan_lib.models import RRDBNet, SRResNet
@@ -314,6 +314,7 @@ def test_auto_picks_ncnn_on_a_cpu_for_rrdbnet_files_and_torch_otherwise(monkeypa
     srresnet = SRResNet(nf=8, nb=1).eval()
     rrdb = load_generator(save_generator(_rrdb(), tmp_path / "rrdb.safetensors"), device="cpu")
     monkeypatch.setattr(inference_ncnn, "available", lambda: True)
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)  # a CPU where torch would run fp32
     assert pick_backend(rrdb) == "ncnn"
     assert pick_backend(rrdb, device="cpu") == "ncnn"
     # a model made in memory (being trained, interpolated, built by hand) runs on torch: an export costs
@@ -333,6 +334,17 @@ def test_auto_picks_ncnn_on_a_cpu_for_rrdbnet_files_and_torch_otherwise(monkeypa
         pick_backend(rrdb, "onnx")
     with pytest.raises(ValueError, match="SRResNet.*ncnn"):
         upscale(srresnet, np.zeros((4, 4, 3), np.uint8), backend="ncnn")
+
+
+def test_auto_picks_torch_on_a_cpu_with_native_bf16(monkeypatch, tmp_path):
+    # ncnn computes in fp32 on x86; torch's bf16 path (AMX or AVX512-BF16) is faster there
+    rrdb = load_generator(save_generator(_rrdb(), tmp_path / "rrdb.safetensors"), device="cpu")
+    monkeypatch.setattr(inference_ncnn, "available", lambda: True)
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
+    assert pick_backend(rrdb) == "torch"
+    assert pick_backend(rrdb, "ncnn") == "ncnn"  # asked for by name: still ncnn
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
+    assert pick_backend(rrdb) == "ncnn"
 
 
 def test_without_the_ncnn_package_auto_is_torch_and_ncnn_says_what_to_install(monkeypatch):
