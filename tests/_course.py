@@ -27,21 +27,23 @@ def badge_url(notebook_name: str) -> str:
     return f"https://colab.research.google.com/github/{path}/blob/main/notebooks/{notebook_name}"
 
 
+def course_spec() -> str:
+    """The pip requirement the set-up cell installs on Colab: the package with the course's extras."""
+    return f"esrgan_lib[course] @ git+{course_url()}"
+
+
 def setup_cell() -> str:
-    """The exact text of the first code cell of every notebook."""
-    spec = f"esrgan_lib[course] @ git+{course_url()}"
+    """The exact text of the first code cell of every notebook (``tools/rewrite_setup_cell.py`` writes it)."""
     return "\n".join([
-        "# Set-up: on Colab, install esrgan_lib and what the course uses (Colab's own torch is kept); "
-        "locally, nothing to do.",
+        "# Set-up. On Colab: pip install the course's package, esrgan_lib (Colab's own torch is kept).",
+        "# Working from a fork? First run: os.environ[\"ESRGAN_LIB_SPEC\"] = "
+        "\"esrgan_lib[course] @ git+https://github.com/<you>/<fork>\"",
         "import os, subprocess, sys",
         'if "google.colab" in sys.modules:',
-        f'    spec = os.environ.get("ESRGAN_LIB_SPEC", "{spec}")',
+        f'    spec = os.environ.get("ESRGAN_LIB_SPEC", "{course_spec()}")',
         '    if subprocess.run([sys.executable, "-m", "pip", "install", "-q", spec]).returncode != 0:',
-        '        raise SystemExit(f"could not pip install {spec!r}: set os.environ[\'ESRGAN_LIB_SPEC\'] = '
-        "'esrgan_lib[course] @ git+https://github.com/<you>/<your fork>' in a cell above this one, then run "
-        'this cell again")',
-        "from esrgan_lib.profiles import get_profile",
-        'PROFILE = get_profile()  # "smoke" (CI), "cpu" (laptop) or "gpu" (Colab GPU); '
-        "set ESRGAN_PROFILE to choose",
-        'print("profile:", PROFILE)',
+        '        raise SystemExit(f"pip could not install {spec!r}: '
+        'see the error above (a fork: ESRGAN_LIB_SPEC)")',
+        "from esrgan_lib.notebook import course_setup",
+        'PROFILE = course_setup()  # "smoke", "cpu" or "gpu": $ESRGAN_PROFILE, else what the hardware allows',
     ])

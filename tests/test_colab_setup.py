@@ -10,6 +10,7 @@ installs nothing. These tests execute the cell with a stand-in ``google.colab`` 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import types
@@ -108,13 +109,30 @@ def test_on_colab_the_spec_can_be_overridden(monkeypatch):
     assert len(calls) == 1 and calls[0][-1] == "esrgan_lib @ file:///tmp/esrgan-course", calls
 
 
-def test_a_failed_install_says_in_one_line_what_to_set(monkeypatch):
+def test_a_failed_install_stops_with_a_one_line_message(monkeypatch):
     with pytest.raises(SystemExit) as failed:
         _run_cell(monkeypatch, colab=True, pip_rc=1)
     message = str(failed.value)
     assert "\n" not in message and "ESRGAN_LIB_SPEC" in message, message
-    assert "git+https://github.com/<you>" in message, "the message shows what to set"
-    assert course_url() in message, "the message names the URL that failed"
+    assert course_url() in message, "the message names the requirement that failed"
+
+
+def test_the_fork_line_in_the_cells_comment_works(monkeypatch):
+    """The cell's own comment shows the line a fork runs first; running that line redirects the install."""
+    comments = [line for line in SETUP_CELL.splitlines() if line.startswith("#")]
+    hint = next(line for line in comments if "ESRGAN_LIB_SPEC" in line)
+    fork_line = hint.split("First run:", 1)[1].strip()
+    assert "git+https://github.com/<you>/" in fork_line, hint
+    monkeypatch.delenv("ESRGAN_LIB_SPEC", raising=False)
+    exec(compile("import os\n" + fork_line, "<fork line>", "exec"), {})
+    calls, _ = _run_cell(monkeypatch, colab=True, spec=os.environ["ESRGAN_LIB_SPEC"])
+    requirement = _check_pip_argv(calls[0])
+    assert requirement.url == "git+https://github.com/<you>/<fork>", requirement.url
+
+
+def test_the_cell_is_short(monkeypatch):
+    lines = SETUP_CELL.splitlines()
+    assert len(lines) <= 9 and max(map(len, lines)) <= 125, "the set-up cell should read at a glance"
 
 
 def test_outside_colab_the_cell_installs_nothing(monkeypatch, capsys):

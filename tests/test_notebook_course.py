@@ -61,3 +61,20 @@ def test_runs_root_on_colab_mounts_drive(tmp_path, monkeypatch):
     assert runs_root(use_drive=True) == tmp_path / "drive" / "runs" and mounted == ["/content/drive"]
     monkeypatch.chdir(tmp_path)
     assert runs_root(use_drive=False) == Path("runs") and mounted == ["/content/drive"]
+
+
+def test_course_setup_picks_prints_and_sets_the_figure_resolution(monkeypatch, capsys):
+    import matplotlib
+
+    from esrgan_lib.notebook import course_setup
+    from esrgan_lib.notebook.course import FIGURE_DPI
+
+    monkeypatch.setitem(matplotlib.rcParams, "figure.dpi", 100.0)
+    monkeypatch.setenv("ESRGAN_PROFILE", "smoke")
+    assert course_setup() == "smoke"
+    assert capsys.readouterr().out == "profile: smoke\n"
+    assert matplotlib.rcParams["figure.dpi"] == FIGURE_DPI
+    assert course_setup("cpu") == "cpu"  # an explicit name wins over $ESRGAN_PROFILE
+    monkeypatch.setenv("ESRGAN_PROFILE", "laptop")
+    with pytest.raises(ValueError, match="ESRGAN_PROFILE"):
+        course_setup()

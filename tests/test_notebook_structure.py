@@ -66,7 +66,7 @@ def test_one_setup_cell_first(notebook):
     assert code, f"{path.name}: no code cells"
     assert code[0].source == SETUP_CELL, f"{path.name}: the first code cell is not the course's set-up cell"
     for cell in code[1:]:
-        assert "get_profile(" not in cell.source and "pip install" not in cell.source, (
+        assert not any(s in cell.source for s in ("get_profile(", "course_setup(", "pip install")), (
             f"{path.name}: a second set-up cell:\n{cell.source[:200]}"
         )
 
@@ -158,6 +158,30 @@ def test_set_course_url_restores_a_drifted_notebook(tmp_path):
     assert _code(nb)[0].source == setup_cell()
     assert badge_url(copy.name) in nb.cells[0].source and "old-fork" not in copy.read_text()
     assert tool.update_notebook(copy) is False  # idempotent
+
+
+def test_rewrite_setup_cell_changes_that_cell_only(tmp_path):
+    """``tools/rewrite_setup_cell.py`` puts back the set-up cell and leaves every other byte alone."""
+    import importlib.util
+    import json
+
+    tool_path = Path(__file__).resolve().parents[1] / "tools" / "rewrite_setup_cell.py"
+    spec = importlib.util.spec_from_file_location("rewrite_setup_cell", tool_path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    original = NOTEBOOKS[0].read_text()
+    old_cell = ["# an old set-up cell\n", "from esrgan_lib.profiles import get_profile\n", "PROFILE = 1"]
+    nb = json.loads(original)
+    first = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    first["source"] = old_cell
+    copy = tmp_path / NOTEBOOKS[0].name
+    copy.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    assert tool.rewrite(copy) is True
+    assert copy.read_text() == original, "only the set-up cell's source may change"
+    assert tool.rewrite(copy) is False and copy.read_text() == original  # idempotent
+    copy.write_text(json.dumps(nb, indent=2) + "\n")  # not nbformat's layout: refused, not reformatted
+    with pytest.raises(ValueError, match="layout"):
+        tool.rewrite(copy)
 
 
 def test_no_cell_has_outputs_it_was_not_run_for(notebook):

@@ -1,4 +1,9 @@
-"""Where the notebooks find the course's test images: one call instead of a search in every notebook.
+"""What every course notebook does first, and where it finds the course's test images.
+
+``course_setup()`` is the second half of every notebook's set-up cell (after the Colab install): it picks
+the run profile (``smoke`` / ``cpu`` / ``gpu``, see ``esrgan_lib.profiles``), prints it and sets the figure
+resolution the course's plots are made for. Importing this module does no I/O.
+
 
 ``course_benchmark("Set5")`` looks, in this order, in ``$ESRGAN_DATA`` (or the user cache,
 ``esrgan_lib.data.default_data_root``), then in a ``shared/data`` folder next to the repository (the
@@ -13,9 +18,30 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["course_data_root", "course_benchmark", "runs_root", "DRIVE_RUNS"]
+__all__ = ["course_setup", "course_data_root", "course_benchmark", "runs_root", "DRIVE_RUNS", "FIGURE_DPI"]
 
 DRIVE_RUNS = Path("/content/drive/MyDrive/esrgan-course/runs")  # Colab: run folders that outlive a session
+FIGURE_DPI = 72  # matplotlib's figure.dpi in the notebooks: small stored PNGs (the notebooks stay < 2 MB)
+
+
+def course_setup(profile: str | None = None) -> str:
+    """Start a course notebook: return the run profile (``"smoke"``, ``"cpu"`` or ``"gpu"``).
+
+    The profile is ``profile``, else ``$ESRGAN_PROFILE``, else ``gpu`` where CUDA is available and
+    ``cpu`` otherwise (``esrgan_lib.profiles.get_profile``; an unknown name raises ``ValueError``).
+    Prints ``profile: <name>`` and sets matplotlib's ``figure.dpi`` to ``FIGURE_DPI``.
+    """
+    from ..profiles import get_profile
+
+    name = get_profile(profile)
+    try:
+        import matplotlib
+
+        matplotlib.rcParams["figure.dpi"] = FIGURE_DPI
+    except ImportError:  # the plain install has no matplotlib; the notebooks need the course extra
+        pass
+    print("profile:", name)
+    return name
 
 
 def course_data_root(name: str = "Set5", start: str | Path | None = None) -> Path | None:
