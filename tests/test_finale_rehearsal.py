@@ -1,11 +1,14 @@
 """Notebook 09's ``gpu`` profile, the Colab finale, rehearsed end to end on a CPU at toy sizes.
 
 The notebook runs unedited with ``ESRGAN_PROFILE=gpu``. One cell is slipped in after its SETTINGS cell to
-shrink the run (a smoke-sized model, 4 GAN steps) and to point the finale's downloads at a server on
-127.0.0.1: a small DIV2K-like zip (with its sha256), tiny "official PSNR" weights (with theirs), no VGG19.
+shrink the runs (smoke-sized models, 4 steps each of ESRGAN, SRResNet and SRGAN), to point ``runs_root`` at a
+rehearsal "Drive" in ``tmp_path`` and the finale's downloads at a server on 127.0.0.1: a small DIV2K-like zip
+(with its sha256), tiny "official PSNR" weights (with theirs), no VGG19. ``patch_cell``, ``rehearsal_files``
+and ``GPU_PROFILE_ON_CPU`` are module-level so other rehearsals (notebook 10) can reuse them.
 A first cell makes ``get_profile()`` answer "gpu" on this CPU. Everything else (the PSNR start, DIV2K
-download, decoding into shards, the FLOP estimate, the time guard, training with checkpoints, export, the
-final comparison) is the notebook's own code.
+download, decoding into shards, the FLOP plan and budget split, the time guard, training ESRGAN and both
+SRGAN stages with checkpoints, export into the FINALE_RUNS folders, the final comparison) is the notebook's
+own code.
 """
 
 from __future__ import annotations
@@ -54,8 +57,18 @@ def _tiny_psnr_weights() -> bytes:
     return buffer.getvalue()
 
 
-def _patch_cell(url: str, files: dict[str, bytes], data_root: Path) -> str:
+def rehearsal_files() -> dict[str, bytes]:
+    """What the rehearsal's 127.0.0.1 server serves: the DIV2K-like zip and the tiny PSNR weights."""
+    return {"DIV2K_train_HR.zip": _div2k_zip(), "psnr.pth": _tiny_psnr_weights()}
+
+
+def patch_cell(url: str, files: dict[str, bytes], data_root: Path, drive_root: Path | None = None) -> str:
+    """The cell inserted after notebook 09's SETTINGS cell: toy sizes, downloads from ``url``, and (with
+    ``drive_root``) ``runs_root`` answering ``drive_root``, the rehearsal's Google Drive."""
     sha = {name: hashlib.sha256(blob).hexdigest() for name, blob in files.items()}
+    drive = "" if drive_root is None else (
+        f"_drive = __import__('pathlib').Path({str(drive_root)!r})\n"
+        "runs_root = lambda use_drive=True: (_drive.mkdir(parents=True, exist_ok=True), _drive)[1]\n")
     return f'''# rehearsal: toy sizes, downloads from 127.0.0.1 (inserted by tests/test_finale_rehearsal.py)
 import dataclasses
 import esrgan_lib.checkpoint.pretrained as _pretrained
@@ -83,19 +96,26 @@ _losses.imagenet_vgg19_path = _no_vgg
 _data.load_benchmark = lambda name, download=False: dict(
     zip(["baby", "butterfly"], _photos(["astronaut", "coffee"])))
 TrainConfig.colab_t4 = classmethod(lambda cls, **kw: cls.smoke(**kw))
-SETTINGS.update(steps=4, log_every=1, val_every=2, checkpoint_every=2, budget_min=1)
-'''
+SETTINGS.update(steps={{"esrgan": 4, "srresnet": 4, "srgan": 4}}, log_every=1, val_every=2,
+                checkpoint_every=2, budget_min=1)
+{drive}'''
+
+
+_patch_cell = patch_cell  # the earlier name
 
 
 @pytest.mark.slow
 def test_notebook_09_gpu_profile_runs_end_to_end_on_cpu(tmp_path):
     from nbclient import NotebookClient
 
-    files = {"DIV2K_train_HR.zip": _div2k_zip(), "psnr.pth": _tiny_psnr_weights()}
+    from esrgan_lib.notebook.finale import FINALE_RUNS
+
+    files = rehearsal_files()
+    drive = tmp_path / "drive"
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    settings = next(k for k, c in enumerate(nb.cells) if c.cell_type == "code" and "SETTINGS = {" in c.source)
+    settings = next(k for k, c in enumerate(nb.cells) if c.cell_type == "code" and "\nSETTINGS = " in c.source)
     with LocalServer({f"/{name}": blob for name, blob in files.items()}) as server:
-        patch = _patch_cell(server.url, files, tmp_path / "data")
+        patch = patch_cell(server.url, files, tmp_path / "data", drive)
         nb.cells.insert(settings + 1, nbformat.v4.new_code_cell(patch))
         nb.cells.insert(0, nbformat.v4.new_code_cell(GPU_PROFILE_ON_CPU))
         env = {**os.environ, "ESRGAN_PROFILE": "gpu", "OMP_NUM_THREADS": "1"}
@@ -113,8 +133,11 @@ def test_notebook_09_gpu_profile_runs_end_to_end_on_cpu(tmp_path):
     assert "profile: gpu" in text
     assert "DIV2K_train_HR_shards" in text                      # trained on the decoded DIV2K
     assert "esrgan_psnr_x4.pth" in text                         # started from the downloaded PSNR weights
-    assert "TFLOP" in text                                       # the FLOP estimate was stated
-    run = tmp_path / "runs" / "09_ragan_gpu"
-    assert (run / "generator.safetensors").is_file()
+    assert "TFLOP" in text and "budget" in text                  # the FLOP plan and the split were stated
+    for role in ("esrgan", "srresnet", "srgan"):                 # ESRGAN and both SRGAN stages trained,
+        assert (drive / FINALE_RUNS[role] / "generator.safetensors").is_file(), role  # on the "Drive"
+        assert (drive / FINALE_RUNS[role] / "log.jsonl").is_file(), role
+    assert not (tmp_path / "runs").exists()                      # nothing went beside the notebook
     assert len(list((tmp_path / "data" / "DIV2K_train_HR_shards").glob("*.hr.npy"))) == 3
-    assert "'your ESRGAN':" in text and "ESRGAN (paper's weights)" in text  # the final comparison ran
+    assert "'your ESRGAN':" in text and "'your SRGAN':" in text  # the final comparison ran
+    assert "ESRGAN (paper's weights)" in text

@@ -1,21 +1,39 @@
-"""The hand-off of the Colab finale: which notebook writes which run folder, and which pairs notebook 10 blends.
+"""The hand-off of the Colab finale: which notebook writes which run folder, which pairs notebook 10 blends.
 
 Notebook 05 (``gpu`` profile) writes ESRGAN's stage 1, notebook 09 (``gpu``) trains ESRGAN's stage 2 and both
 SRGAN stages, notebook 10 (``gpu``) finds them all. They meet in ``runs_root()`` (Google Drive on Colab), in
 the folders named by ``FINALE_RUNS``; each finished run holds ``generator.safetensors`` (the EMA generator, or
 the plain one without EMA, as ``Trainer.fit`` exports it).
 
-``INTERPOLATION_PAIRS`` lists, best first, the (PSNR-oriented, GAN) pairs for network interpolation where the
-GAN model was fine-tuned from the PSNR one, as the paper requires: the learner's own, the paper's, Real-ESRGAN's.
+``INTERPOLATION_PAIRS`` lists, best first, the (PSNR-oriented, GAN) pairs for network interpolation where
+the GAN model was fine-tuned from the PSNR one, as the paper requires: the learner's own, the paper's,
+Real-ESRGAN's.
+
+Notebook 09's finale logic, here so that it is tested (``tests/test_finale.py``) and its cells stay short:
+
+- ``finale_start(root)``: the PSNR-oriented generator ESRGAN's stage 2 starts from (the learner's own, else
+  the paper's published weights, else Real-ESRNet's);
+- ``finale_config(role, preset, steps)``: the ``TrainConfig`` of each run, the preset's schedule scaled to
+  ``steps``;
+- ``split_budget`` and ``Deadline``: one time budget shared by the runs (in proportion to their FLOPs), and
+  the seconds each ``Trainer.fit(max_seconds=...)`` may take;
+- ``fresh_run`` and ``run_log``: a clean run folder for the CPU profiles, the curves of a run from its
+  ``log.jsonl`` (also after a resume).
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..training.checkpoints import GENERATOR_NAME
 
-__all__ = ["FINALE_RUNS", "INTERPOLATION_PAIRS", "learner_models"]
+__all__ = ["FINALE_RUNS", "INTERPOLATION_PAIRS", "FINALE_RECIPES", "PSNR_FALLBACKS", "learner_models",
+           "finale_start", "finale_config", "scaled_milestones", "split_budget", "Deadline", "fresh_run",
+           "run_log"]
 
 # role -> run folder under runs_root(); who writes it
 FINALE_RUNS: dict[str, str] = {
@@ -25,7 +43,7 @@ FINALE_RUNS: dict[str, str] = {
     "srgan": "09_srgan_gpu",  # notebook 09: SRGAN stage 2 from srresnet
 }
 
-# (psnr, gan) pairs, best first: roles of FINALE_RUNS, or "pretrained:<name>" for esrgan_lib.checkpoint.PRETRAINED
+# (psnr, gan) pairs, best first: roles of FINALE_RUNS, or "pretrained:<name>" (checkpoint.PRETRAINED)
 INTERPOLATION_PAIRS: tuple[tuple[str, str], ...] = (
     ("esrgan_psnr", "esrgan"),
     ("srresnet", "srgan"),
@@ -44,3 +62,137 @@ def learner_models(root: str | Path) -> dict[str, Path]:
         if path.is_file():
             found[role] = path
     return found
+
+
+# role -> what the run trains (TrainConfig.from_preset arguments): notebook 09's three runs
+FINALE_RECIPES: dict[str, dict] = {
+    "esrgan": dict(stage="gan", gan="ragan"),  # ESRGAN stage 2: RaGAN, VGG conv5_4 before ReLU, 1e-2 L1
+    "srresnet": dict(stage="psnr", arch="srresnet"),  # SRGAN stage 1: SRResNet 16 blocks with BN, MSE
+    "srgan": dict(stage="gan", gan="vanilla", arch="srresnet"),  # SRGAN: VGG54 after ReLU / 12.75, 1e-3 GAN
+}
+# the published PSNR-oriented RRDBNets stage 2 may start from, in order (esrgan_lib.checkpoint.PRETRAINED)
+PSNR_FALLBACKS = ("esrgan_psnr_x4", "realesrnet_x4plus")
+
+
+def finale_start(root: str | Path, *, download: Callable[[str], Path] | None = None,
+                 names: tuple[str, ...] = PSNR_FALLBACKS) -> Path:
+    """The PSNR-oriented generator ESRGAN's stage 2 starts from, in this order:
+
+    1. ``root / FINALE_RUNS["esrgan_psnr"] / generator.safetensors``: the learner's stage 1 (notebook 05,
+       ``gpu`` profile), when that run exported its generator;
+    2. the published weights ``names`` (the paper's stage 1, then Real-ESRNet's), downloaded with their
+       checksum by ``download(name)`` (default ``esrgan_lib.checkpoint.download_pretrained``); a failed
+       download is reported (one line) and the next name is tried.
+
+    Nothing is trained here. Raises ``FileNotFoundError`` when none of them can be had.
+    """
+    own = Path(root) / FINALE_RUNS["esrgan_psnr"] / GENERATOR_NAME
+    if own.is_file():
+        return own
+    if download is None:
+        from ..checkpoint import download_pretrained as download
+    for name in names:
+        try:
+            return Path(download(name))
+        except Exception as err:  # a network error, a bad checksum: try the next one
+            print(f"{name}: could not download ({(str(err).splitlines() or [type(err).__name__])[0][:120]})")
+    raise FileNotFoundError(f"no PSNR-oriented generator: {own} does not exist (run notebook 05 in the gpu "
+                            f"profile) and none of {', '.join(names)} could be downloaded")
+
+
+def scaled_milestones(milestones, preset_steps: int, steps: int) -> tuple[int, ...]:
+    """The preset's learning-rate milestones moved to a run of ``steps`` instead of ``preset_steps``:
+    each at the same fraction of the run (``(10_000, 20_000)`` of 50,000 -> ``(4_000, 8_000)`` of 20,000);
+    milestones that fall on step 0 or repeat are dropped."""
+    if preset_steps < 1 or steps < 1:
+        raise ValueError("preset_steps and steps must be >= 1")
+    scaled = [round(m * steps / preset_steps) for m in milestones]
+    return tuple(sorted({m for m in scaled if 0 < m < steps}))
+
+
+def finale_config(role: str, preset: str, steps: int | None = None, **overrides):
+    """``TrainConfig.<preset>(**FINALE_RECIPES[role], **overrides)``; with ``steps``, the run is that long
+    and the preset's milestones are scaled to it (``scaled_milestones``), unless ``overrides`` sets them."""
+    from ..training import TrainConfig
+
+    if role not in FINALE_RECIPES:
+        raise ValueError(f"role must be one of {tuple(FINALE_RECIPES)}, got {role!r}")
+    config = getattr(TrainConfig, preset)(**(FINALE_RECIPES[role] | overrides))
+    if steps is not None and "milestones" not in overrides:
+        config.milestones = scaled_milestones(config.milestones, config.steps, steps)
+    if steps is not None:
+        config.steps = int(steps)
+    return config.validate()
+
+
+def split_budget(work: Mapping[str, float], minutes: float) -> dict[str, float]:
+    """``minutes`` split over the runs in proportion to ``work`` (e.g. each run's TFLOP: steps times
+    ``step_tflop``); ``{role: minutes}`` in ``work``'s order, summing to ``minutes``."""
+    if minutes <= 0 or not work or any(w <= 0 for w in work.values()):
+        raise ValueError("need minutes > 0 and a positive amount of work for every run")
+    total = sum(work.values())
+    return {role: minutes * w / total for role, w in work.items()}
+
+
+class Deadline:
+    """One time guard for several runs that share a budget: ``Deadline({"a": 60, "b": 30})`` (minutes,
+    in run order) starts a clock of 90 minutes. ``allowance(role)`` is what that run may take now, in
+    seconds (pass it as ``Trainer.fit(max_seconds=...)``): the time left overall minus the shares of the
+    runs after it, never below 0; so time a run leaves unused goes to the next one, and an overrunning
+    run cannot eat the later runs' shares. ``Deadline(None)`` has no limit (``allowance`` is None).
+    ``clock``: seconds, ``time.monotonic`` by default."""
+
+    def __init__(self, minutes: Mapping[str, float] | None, *, clock: Callable[[], float] = time.monotonic):
+        self.minutes = dict(minutes) if minutes is not None else None
+        self.clock = clock
+        self.start = clock()
+
+    @property
+    def total_s(self) -> float | None:
+        return None if self.minutes is None else 60.0 * sum(self.minutes.values())
+
+    def remaining(self) -> float | None:
+        """Seconds left of the whole budget (0 once it is spent), or None without a limit."""
+        if self.minutes is None:
+            return None
+        return max(0.0, self.total_s - (self.clock() - self.start))
+
+    def allowance(self, role: str) -> float | None:
+        """Seconds run ``role`` may take from now (see the class docstring)."""
+        if self.minutes is None:
+            return None
+        roles = list(self.minutes)
+        if role not in roles:
+            raise KeyError(f"{role!r} is not one of the budget's runs {roles}")
+        later = sum(self.minutes[r] for r in roles[roles.index(role) + 1:])
+        return max(0.0, self.remaining() - 60.0 * later)
+
+
+def fresh_run(path: str | Path) -> Path:
+    """``path``, emptied of an earlier run (a folder holding ``config.json``, ``log.jsonl`` or checkpoints
+    is removed; anything else there is refused with ``FileExistsError``), so a notebook executed again
+    trains from step 0 instead of resuming a finished run."""
+    path = Path(path)
+    if path.exists():
+        marks = ("config.json", "log.jsonl", GENERATOR_NAME, "checkpoint-a.pt", "checkpoint-b.pt")
+        if not path.is_dir() or not any((path / m).exists() for m in marks):
+            raise FileExistsError(f"{path} exists and is not a run folder: not removed")
+        shutil.rmtree(path)
+    return path
+
+
+def run_log(out: str | Path) -> tuple[list[dict], list[dict]]:
+    """The records of ``out/log.jsonl``: (training steps, validations), each a list of dicts in step order.
+    Works for a resumed run too (the log then holds every step, not only this session's)."""
+    path = Path(out) / "log.jsonl"
+    train, val = [], []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                record = json.loads(line)
+                event = record.pop("event", "step")
+                if event == "step":
+                    train.append(record)
+                elif event == "validation":
+                    val.append({k: v for k, v in record.items() if k != "per_image"})
+    return train, val
