@@ -64,7 +64,8 @@ def test_load_generator_can_return_the_descriptor(tmp_path):
     desc = load_generator(path, device="cpu", descriptor=True)
     assert desc.name == "rrdbnet" and desc.config == model.config
     assert (desc.scale, desc.in_ch, desc.out_ch, desc.size.multiple_of) == (2, 3, 3, 2)
-    assert desc.model.metadata == {"format": "pt", "iters": "7", "source": str(path)} and not desc.model.training
+    assert desc.model.metadata == {"format": "pt", "iters": "7", "source": str(path)}
+    assert not desc.model.training
     assert torch.equal(_out(desc.model), _out(model))
 
 

@@ -113,7 +113,8 @@ def test_notebook_09_gpu_profile_runs_end_to_end_on_cpu(tmp_path):
     files = rehearsal_files()
     drive = tmp_path / "drive"
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    settings = next(k for k, c in enumerate(nb.cells) if c.cell_type == "code" and "\nSETTINGS = " in c.source)
+    settings = next(k for k, c in enumerate(nb.cells)
+                    if c.cell_type == "code" and "\nSETTINGS = " in c.source)
     with LocalServer({f"/{name}": blob for name, blob in files.items()}) as server:
         patch = patch_cell(server.url, files, tmp_path / "data", drive)
         nb.cells.insert(settings + 1, nbformat.v4.new_code_cell(patch))
@@ -141,3 +142,75 @@ def test_notebook_09_gpu_profile_runs_end_to_end_on_cpu(tmp_path):
     assert len(list((tmp_path / "data" / "DIV2K_train_HR_shards").glob("*.hr.npy"))) == 3
     assert "'your ESRGAN':" in text and "'your SRGAN':" in text  # the final comparison ran
     assert "ESRGAN (paper's weights)" in text
+
+
+# --- notebook 10's gpu profile: the learner's own models from a rehearsal "Drive" ---------------------------
+
+NOTEBOOK_10 = ROOT / "notebooks" / "10_esrgan_vs_srgan.ipynb"
+
+
+def _tiny_learner_drive(root: Path) -> None:
+    """Tiny stage-1 generators and their GAN stages (slightly perturbed copies: true fine-tuned pairs) in
+    the FINALE_RUNS folders under ``root``, saved as notebooks 05 and 09 export them."""
+    from esrgan_lib.checkpoint import save_generator
+    from esrgan_lib.models import RRDBNet, SRResNet
+    from esrgan_lib.notebook.finale import FINALE_RUNS
+
+    torch.manual_seed(0)
+    for psnr_role, gan_role, model in (("esrgan_psnr", "esrgan", RRDBNet(3, 3, nf=8, nb=1, gc=4)),
+                                       ("srresnet", "srgan", SRResNet(nf=8, nb=1))):
+        save_generator(model, root / FINALE_RUNS[psnr_role] / "generator.safetensors")
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.01 * p.abs().mean() * torch.randn_like(p))
+        save_generator(model, root / FINALE_RUNS[gan_role] / "generator.safetensors",
+                       {"pretrained": f"{FINALE_RUNS[psnr_role]}/generator.safetensors"})
+
+
+def _patch_cell_10(url: str, files: dict[str, bytes], runs: Path, cache: Path) -> str:
+    sha = {name: hashlib.sha256(blob).hexdigest() for name, blob in files.items()}
+    return f'''# rehearsal (tests/test_finale_rehearsal.py): a "Drive" in tmp_path, weights from 127.0.0.1
+import dataclasses
+import esrgan_lib.checkpoint.pretrained as _pretrained
+
+runs_root = lambda use_drive=True: Path({str(runs)!r})
+for _name in ("esrgan_psnr_x4", "esrgan_x4"):
+    _pretrained.PRETRAINED[_name] = dataclasses.replace(
+        _pretrained.PRETRAINED[_name], filename=f"{{_name}}.pth", url={url!r} + "/psnr.pth",
+        sha256={sha["psnr.pth"]!r})
+_pretrained.cache_dir = lambda: Path({str(cache)!r})
+SETTINGS.update(max_side=32)
+'''
+
+
+@pytest.mark.slow
+def test_notebook_10_gpu_profile_compares_the_learners_models_on_cpu(tmp_path):
+    from nbclient import NotebookClient
+
+    runs = tmp_path / "drive_runs"
+    _tiny_learner_drive(runs)
+    files = {"psnr.pth": _tiny_psnr_weights()}
+    nb = nbformat.read(NOTEBOOK_10, as_version=4)
+    settings = next(k for k, c in enumerate(nb.cells) if c.cell_type == "code" and "SETTINGS = {" in c.source)
+    with LocalServer({f"/{name}": blob for name, blob in files.items()}) as server:
+        nb.cells.insert(settings + 1, nbformat.v4.new_code_cell(
+            _patch_cell_10(server.url, files, runs, tmp_path / "weights")))
+        nb.cells.insert(0, nbformat.v4.new_code_cell(GPU_PROFILE_ON_CPU))
+        env = {**os.environ, "ESRGAN_PROFILE": "gpu", "OMP_NUM_THREADS": "1"}
+        client = NotebookClient(nb, timeout=900, kernel_name="python3",
+                                resources={"metadata": {"path": str(tmp_path)}})
+        old = dict(os.environ)
+        os.environ.update(env)
+        try:
+            client.execute()
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    text = "\n".join(o.get("text", "") for o in outputs)
+    assert "profile: gpu" in text
+    table = text[text.index("(x4, Y channel, crop 4)"):]
+    for row in ("your ESRGAN", "your SRGAN", "your RRDB PSNR", "your SRResNet", "ESRGAN (paper)"):
+        assert f"\n{row} " in table, row                        # a row of the measured table
+    assert "interpolating your RRDB PSNR -> your ESRGAN: a fine-tuned pair" in text
+    assert "RealSR" not in text and "random VGG" not in text    # no demo or unrelated stand-ins

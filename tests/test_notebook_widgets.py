@@ -208,3 +208,12 @@ def test_interpolation_slider_names_its_two_ends():
     caption = named.children[0].value
     assert "alpha = 0: RealSR DF2K" in caption and "alpha = 1: Real-ESRGAN &lt;x4plus&gt;" in caption
     assert "PSNR-oriented" not in caption
+
+
+def test_upscale_your_own_names_the_model_in_the_wipe():
+    box = W.upscale_your_own(1, sample=np.zeros((6, 8, 3), np.uint8), upscale_fn=_nearest_x2,
+                             label="RRDB <PSNR demo>")
+    caption = box.current["comparison"].children[0].value
+    assert "bicubic" in caption and "RRDB &lt;PSNR demo&gt;" in caption and "model" not in caption
+    assert "model &rarr;" in W.upscale_your_own(1, sample=np.zeros((4, 4, 3), np.uint8),
+                                                upscale_fn=_nearest_x2).current["comparison"].children[0].value

@@ -182,7 +182,7 @@ def comparison_slider(left_img, right_img, labels: Sequence[str] = ("before", "a
     Args:
         left_img, right_img: pictures of the same size (e.g. bicubic and SR). ``left_img`` is shown
             left of the split.
-        labels: captions of the left and right picture.
+        labels: captions of the left and right picture (HTML-escaped).
         split: initial split in percent (0..100).
         width: display width in CSS pixels (default: the picture's own width).
 
@@ -208,7 +208,9 @@ def comparison_slider(left_img, right_img, labels: Sequence[str] = ("before", "a
     slider = w.IntSlider(value=split, min=0, max=100, step=1, description="split %",
                          continuous_update=True, readout=True)
     slider.add_class(COMPARE_SLIDER_CLASS)
-    left_label, right_label = labels
+    import html
+
+    left_label, right_label = (html.escape(str(label)) for label in labels)
     caption = w.HTML(f"<b>&larr; {left_label}</b> &nbsp;|&nbsp; <b>{right_label} &rarr;</b>")
 
     def on_change(change):
@@ -284,7 +286,7 @@ def interpolation_slider(psnr_model, gan_model, lr_image, *, value: float = 0.8,
 
 
 def upscale_your_own(model, *, sample=None, max_side: int = 512, upscale_fn: Callable | None = None,
-                     width: int | None = None):
+                     width: int | None = None, label: str = "model"):
     """Upload a picture and see it upscaled by ``model`` (bicubic vs. model as a wipe).
 
     Args:
@@ -293,17 +295,21 @@ def upscale_your_own(model, *, sample=None, max_side: int = 512, upscale_fn: Cal
         max_side: inputs whose longer side exceeds this are shrunk first (keeps CPU runs short; the
             ``gpu`` profile can raise it).
         upscale_fn: ``fn(model, lr_uint8) -> picture``; default ``esrgan_lib.inference.upscale``.
+        width: display width of the result in CSS pixels.
+        label: the model's name, shown on the right of the wipe (left: "bicubic").
 
     Returns:
         an ``ipywidgets.VBox`` with ``upload`` (FileUpload, CSS class ``esrgan-upload``), ``output``
-        (ipywidgets.Output showing the result), ``process(name, data) -> (lr, sr)`` arrays and
-        ``on_upload(change)``, the observer of ``upload.value``.
+        (ipywidgets.Output showing the result), ``process(name, data) -> (lr, sr)`` arrays,
+        ``on_upload(change)``, the observer of ``upload.value``, and ``current``: a dict whose
+        ``"comparison"`` is the wipe (``comparison_slider``) shown for the latest picture.
     """
     w = _widgets()
     upload = w.FileUpload(accept="image/*", multiple=False, description="Upload image")
     upload.add_class(UPLOAD_CLASS)
     output = w.Output()
     status = w.Label("")
+    current: dict = {}
 
     def process(name: str, data) -> tuple[np.ndarray, np.ndarray]:
         lr = decode_image(data, name=name) if isinstance(data, (bytes, bytearray, memoryview)) \
@@ -318,11 +324,12 @@ def upscale_your_own(model, *, sample=None, max_side: int = 512, upscale_fn: Cal
             status.value = f"{name}: {wd}x{h}"
         sr = _sr_array(model, lr, upscale_fn)
         bicubic = _bicubic_to(lr, (sr.shape[1], sr.shape[0]))
+        current["comparison"] = comparison_slider(bicubic, sr, labels=("bicubic", label), width=width)
         output.clear_output(wait=True)
         with output:
             from IPython.display import display
 
-            display(comparison_slider(bicubic, sr, labels=("bicubic", "model"), width=width))
+            display(current["comparison"])
         return lr, sr
 
     def on_upload(change):
@@ -337,6 +344,7 @@ def upscale_your_own(model, *, sample=None, max_side: int = 512, upscale_fn: Cal
         process("sample image", sample)
     box = w.VBox([upload, status, output])
     box.upload, box.output, box.process, box.on_upload = upload, output, process, on_upload
+    box.current = current
     return box
 
 
