@@ -281,8 +281,8 @@ def main(argv=None):
         return 0
 
     from esrgan_lib import inference_ncnn
-    from esrgan_lib.inference import upscale
-    from esrgan_lib.runtime import describe_hardware
+    from esrgan_lib.inference import pick_backend, upscale
+    from esrgan_lib.runtime import cpu_has_bf16, describe_hardware, pick_precision
 
     print(f"hardware: {describe_hardware('cpu')}")
     ours, theirs = make_models(args.nf, args.nb, weights=args.weights)
@@ -293,6 +293,10 @@ def main(argv=None):
 
     sides = {"spandrel": lambda: spandrel_call(theirs, x),
              "esrgan_lib torch": lambda: upscale(ours, x, backend="torch")}
+    if cpu_has_bf16():  # auto runs bf16 on this CPU: time its fp32 path too (what a CPU without bf16 runs)
+        sides["esrgan_lib torch fp32"] = lambda: upscale(ours, x, backend="torch", precision="fp32")
+    print(f"upscale(backend='auto') picks: {pick_backend(ours)} "
+          f"(torch precision 'auto' = {pick_precision('cpu')})")
     if inference_ncnn.available():
         t = time.perf_counter()
         upscale(ours, x[..., :8, :8], backend="ncnn")
