@@ -5,7 +5,8 @@ clone does not have.
 
 usage: python tools/export_demo.py RUN_DIR_OR_FILE DEST [key=value ...] [--data-root DIR]
 
-``--data-root`` defaults to ``shared/data`` beside the repository (``../shared/data`` from its root).
+``--data-root`` defaults to ``shared/data`` beside the repository or one of its parents
+(``../shared/data`` from its root), or ``$ESRGAN_DATA`` where that holds Set5.
 
 The PSNR is computed exactly as the trainer validates (``esrgan_lib.training.evaluator``: MATLAB
 bicubic LR, Y channel, ``crop_border = scale``), so the numbers match the run's own log.
@@ -20,7 +21,18 @@ from pathlib import Path
 __all__ = ["benchmark_psnr", "export_demo", "main"]
 
 BENCHMARKS = ("Set5", "Set14")
-DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _default_data_root() -> Path:
+    """``$ESRGAN_DATA`` or the ``shared/data`` beside the repository or one of its parents (a git
+    worktree sits a level deeper); ``../shared/data`` where none has Set5."""
+    from esrgan_lib.notebook import course_data_root
+
+    return course_data_root("Set5", start=REPO) or REPO.parent / "shared" / "data"
+
+
+DEFAULT_DATA_ROOT = _default_data_root()
 
 
 def benchmark_psnr(model, name: str, root: str | Path, scale: int = 4) -> tuple[float, float]:
