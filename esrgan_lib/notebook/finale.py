@@ -233,7 +233,7 @@ def load_finale_model(key: str, root: str | Path | None = None):
             raise ValueError(f"unknown model key {key!r}: a role of FINALE_RUNS or 'pretrained:' / 'demo:' / "
                              "'packaged:' + a name")
         if root is None:
-            raise ValueError(f"{key!r} is a run of the finale: pass root (the runs root)")
+            raise FileNotFoundError(f"{key!r} is a run of the finale and no runs root was given")
         path = Path(root) / FINALE_RUNS[key] / GENERATOR_NAME
         if not path.is_file():
             raise FileNotFoundError(
