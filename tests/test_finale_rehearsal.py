@@ -171,6 +171,7 @@ def _patch_cell_10(url: str, files: dict[str, bytes], runs: Path, cache: Path) -
     sha = {name: hashlib.sha256(blob).hexdigest() for name, blob in files.items()}
     return f'''# rehearsal (tests/test_finale_rehearsal.py): a "Drive" in tmp_path, weights from 127.0.0.1
 import dataclasses
+from pathlib import Path
 import esrgan_lib.checkpoint.pretrained as _pretrained
 
 runs_root = lambda use_drive=True: Path({str(runs)!r})
