@@ -113,7 +113,8 @@ def test_notebook_09_gpu_profile_runs_end_to_end_on_cpu(tmp_path):
     files = rehearsal_files()
     drive = tmp_path / "drive"
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    settings = next(k for k, c in enumerate(nb.cells) if c.cell_type == "code" and "\nSETTINGS = " in c.source)
+    settings = next(k for k, c in enumerate(nb.cells)
+                    if c.cell_type == "code" and "\nSETTINGS = " in c.source)
     with LocalServer({f"/{name}": blob for name, blob in files.items()}) as server:
         patch = patch_cell(server.url, files, tmp_path / "data", drive)
         nb.cells.insert(settings + 1, nbformat.v4.new_code_cell(patch))
