@@ -101,12 +101,30 @@ SETTINGS.update(steps={{"esrgan": 4, "srresnet": 4, "srgan": 4}}, log_every=1, v
 {drive}'''
 
 
+def run_in_gpu_profile(nb, cwd: Path) -> str:
+    """Execute ``nb`` in the ``gpu`` profile on this CPU (the profile check patched by a first cell), in
+    ``cwd``; returns the text of all its stream outputs."""
+    from nbclient import NotebookClient
+
+    nb.cells.insert(0, nbformat.v4.new_code_cell(GPU_PROFILE_ON_CPU))
+    client = NotebookClient(nb, timeout=900, kernel_name="python3",
+                            resources={"metadata": {"path": str(cwd)}})
+    old = dict(os.environ)
+    os.environ.update({"ESRGAN_PROFILE": "gpu", "OMP_NUM_THREADS": "1"})
+    try:
+        client.execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    return "\n".join(o.get("text", "") for o in outputs)
+
+
 _patch_cell = patch_cell  # the earlier name
 
 
 @pytest.mark.slow
 def test_notebook_09_gpu_profile_runs_end_to_end_on_cpu(tmp_path):
-    from nbclient import NotebookClient
 
     from esrgan_lib.notebook.finale import FINALE_RUNS
 
@@ -118,19 +136,7 @@ def test_notebook_09_gpu_profile_runs_end_to_end_on_cpu(tmp_path):
     with LocalServer({f"/{name}": blob for name, blob in files.items()}) as server:
         patch = patch_cell(server.url, files, tmp_path / "data", drive)
         nb.cells.insert(settings + 1, nbformat.v4.new_code_cell(patch))
-        nb.cells.insert(0, nbformat.v4.new_code_cell(GPU_PROFILE_ON_CPU))
-        env = {**os.environ, "ESRGAN_PROFILE": "gpu", "OMP_NUM_THREADS": "1"}
-        client = NotebookClient(nb, timeout=900, kernel_name="python3",
-                                resources={"metadata": {"path": str(tmp_path)}})
-        old = dict(os.environ)
-        os.environ.update(env)
-        try:
-            client.execute()
-        finally:
-            os.environ.clear()
-            os.environ.update(old)
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    text = "\n".join(o.get("text", "") for o in outputs)
+        text = run_in_gpu_profile(nb, tmp_path)
     assert "profile: gpu" in text
     assert "DIV2K_train_HR_shards" in text                      # trained on the decoded DIV2K
     assert "esrgan_psnr_x4.pth" in text                         # started from the downloaded PSNR weights
@@ -186,7 +192,6 @@ SETTINGS.update(max_side=32)
 
 @pytest.mark.slow
 def test_notebook_10_gpu_profile_compares_the_learners_models_on_cpu(tmp_path):
-    from nbclient import NotebookClient
 
     runs = tmp_path / "drive_runs"
     _tiny_learner_drive(runs)
@@ -196,19 +201,7 @@ def test_notebook_10_gpu_profile_compares_the_learners_models_on_cpu(tmp_path):
     with LocalServer({f"/{name}": blob for name, blob in files.items()}) as server:
         nb.cells.insert(settings + 1, nbformat.v4.new_code_cell(
             _patch_cell_10(server.url, files, runs, tmp_path / "weights")))
-        nb.cells.insert(0, nbformat.v4.new_code_cell(GPU_PROFILE_ON_CPU))
-        env = {**os.environ, "ESRGAN_PROFILE": "gpu", "OMP_NUM_THREADS": "1"}
-        client = NotebookClient(nb, timeout=900, kernel_name="python3",
-                                resources={"metadata": {"path": str(tmp_path)}})
-        old = dict(os.environ)
-        os.environ.update(env)
-        try:
-            client.execute()
-        finally:
-            os.environ.clear()
-            os.environ.update(old)
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    text = "\n".join(o.get("text", "") for o in outputs)
+        text = run_in_gpu_profile(nb, tmp_path)
     assert "profile: gpu" in text
     table = text[text.index("(x4, Y channel, crop 4)"):]
     for row in ("your ESRGAN", "your SRGAN", "your RRDB PSNR", "your SRResNet", "ESRGAN (paper)"):
