@@ -28,14 +28,13 @@ Notebook 09's finale logic, here so that it is tested (``tests/test_finale.py``)
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..training.checkpoints import GENERATOR_NAME
+from ..training.checkpoints import CHECKPOINT_SLOTS, GENERATOR_NAME
 
 __all__ = ["FINALE_RUNS", "INTERPOLATION_PAIRS", "FINALE_RECIPES", "PSNR_FALLBACKS", "learner_models",
            "finale_start", "finale_config", "scaled_milestones", "split_budget", "Deadline", "fresh_run",
@@ -192,7 +191,7 @@ def fresh_run(path: str | Path) -> Path:
     trains from step 0 instead of resuming a finished run."""
     path = Path(path)
     if path.exists():
-        marks = ("config.json", "log.jsonl", GENERATOR_NAME, "checkpoint-a.pt", "checkpoint-b.pt")
+        marks = ("config.json", "log.jsonl", GENERATOR_NAME, *CHECKPOINT_SLOTS)
         if not path.is_dir() or not any((path / m).exists() for m in marks):
             raise FileExistsError(f"{path} exists and is not a run folder: not removed")
         shutil.rmtree(path)
@@ -202,17 +201,16 @@ def fresh_run(path: str | Path) -> Path:
 def run_log(out: str | Path) -> tuple[list[dict], list[dict]]:
     """The records of ``out/log.jsonl``: (training steps, validations), each a list of dicts in step order.
     Works for a resumed run too (the log then holds every step, not only this session's)."""
+    from .history import load_records
+
     path = Path(out) / "log.jsonl"
     train, val = [], []
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            if line.strip():
-                record = json.loads(line)
-                event = record.pop("event", "step")
-                if event == "step":
-                    train.append(record)
-                elif event == "validation":
-                    val.append({k: v for k, v in record.items() if k != "per_image"})
+    for record in load_records(path) if path.is_file() else []:
+        event = record.pop("event", "step")
+        if event == "step":
+            train.append(record)
+        elif event == "validation":
+            val.append({k: v for k, v in record.items() if k != "per_image"})
     return train, val
 
 
