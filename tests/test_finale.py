@@ -118,6 +118,15 @@ def test_deadline_keeps_the_later_runs_shares_and_passes_on_unused_time():
 def test_deadline_without_budget_has_no_limit():
     deadline = Deadline(None)
     assert deadline.allowance("esrgan") is None and deadline.remaining() is None
+    assert deadline.describe("esrgan") == "no time limit"
+
+
+def test_deadline_describes_a_spent_allowance_as_zero_not_as_no_limit():
+    clock = FakeClock()
+    deadline = Deadline({"esrgan": 60, "srgan": 30}, clock=clock)
+    assert deadline.describe("esrgan") == "3600 s (60.0 min) allowed"
+    clock.now += 9000
+    assert deadline.describe("srgan") == "0 s (0.0 min) allowed"
 
 
 def test_fresh_run_removes_only_run_folders(tmp_path):
@@ -142,3 +151,16 @@ def test_run_log_splits_steps_and_validations(tmp_path):
     assert train == [{"step": 5, "l_d": 1.3}, {"step": 10, "l_d": 1.2}]  # in file order
     assert val == [{"step": 5, "psnr": 28.0}]
     assert run_log(tmp_path / "none") == ([], [])
+
+
+def test_a_wgan_gp_finale_has_its_own_folder_that_notebook_10_finds(tmp_path):
+    """Notebook 09 with GAN = "wgan-gp" must not overwrite (or resume) the RaGAN run, and notebook 10 must
+    still find it: a role of its own, paired with the same stage 1 for interpolation."""
+    from esrgan_lib.notebook.finale import INTERPOLATION_PAIRS, learner_models
+
+    assert FINALE_RUNS["esrgan_wgan-gp"] not in (FINALE_RUNS["esrgan"], FINALE_RUNS["esrgan_psnr"])
+    assert ("esrgan_psnr", "esrgan_wgan-gp") in INTERPOLATION_PAIRS
+    run = tmp_path / FINALE_RUNS["esrgan_wgan-gp"]
+    run.mkdir()
+    (run / "generator.safetensors").write_bytes(b"x")
+    assert learner_models(tmp_path) == {"esrgan_wgan-gp": run / "generator.safetensors"}

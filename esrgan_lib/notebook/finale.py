@@ -45,6 +45,7 @@ __all__ = ["FINALE_RUNS", "INTERPOLATION_PAIRS", "FINALE_RECIPES", "PSNR_FALLBAC
 FINALE_RUNS: dict[str, str] = {
     "esrgan_psnr": "05_psnr_gpu",  # notebook 05: RRDBNet nf 64 nb 23, L1 (ESRGAN stage 1)
     "esrgan": "09_esrgan_gpu",  # notebook 09: ESRGAN stage 2 from esrgan_psnr (or published PSNR weights)
+    "esrgan_wgan-gp": "09_esrgan_wgan-gp_gpu",  # notebook 09 with GAN = "wgan-gp" (the giakou4/gans README's GAN)
     "srresnet": "09_srresnet_gpu",  # notebook 09: SRResNet 16 blocks, MSE (SRGAN stage 1)
     "srgan": "09_srgan_gpu",  # notebook 09: SRGAN stage 2 from srresnet
 }
@@ -54,6 +55,7 @@ FINALE_RUNS: dict[str, str] = {
 INTERPOLATION_PAIRS: tuple[tuple[str, str], ...] = (
     ("esrgan_psnr", "esrgan"),
     ("srresnet", "srgan"),
+    ("esrgan_psnr", "esrgan_wgan-gp"),
     ("pretrained:esrgan_psnr_x4", "pretrained:esrgan_x4"),
     ("pretrained:realesrnet_x4plus", "pretrained:realesrgan_x4plus"),
     ("demo:rrdb_psnr_x4_demo", "demo:esrgan_x4_demo_randomvgg"),  # course demo, GAN stage with a RANDOM VGG19
@@ -183,6 +185,13 @@ class Deadline:
             raise KeyError(f"{role!r} is not one of the budget's runs {roles}")
         later = sum(self.minutes[r] for r in roles[roles.index(role) + 1:])
         return max(0.0, self.remaining() - 60.0 * later)
+
+    def describe(self, role: str) -> str:
+        """``allowance(role)`` for a print: "3600 s (60.0 min) allowed", or "no time limit"."""
+        seconds = self.allowance(role)
+        if seconds is None:
+            return "no time limit"
+        return f"{seconds:.0f} s ({seconds / 60:.1f} min) allowed"
 
 
 def fresh_run(path: str | Path) -> Path:
