@@ -317,7 +317,7 @@ def main(argv=None):
     ref = "ncnn runtime" if "ncnn runtime" in med else "spandrel"
     print(f"median of {args.runs} interleaved rounds; ratio = time / {ref}'s time; PSNR vs spandrel's output")
     for name, sec in med.items():
-        print(f"  {name:18s} {sec:8.3f} s/image  {sec / med[ref]:5.2f}x  "
+        print(f"  {name:22s} {sec:8.3f} s/image  {sec / med[ref]:5.2f}x  "
               f"{psnr(outs[name].float(), outs['spandrel']):6.1f} dB")
 
     # How far from the hardware's limit is each? (the bound on what any fp32 lever can give)
