@@ -2,6 +2,7 @@
 
 - ``loop``: ``Trainer``, the whole loop in one file: building the run, one optimisation step (the
   generator and discriminator terms written out), ``fit`` (losses read once per logged step, a time limit)
+- ``meter``: ``LossMeter``, the loss terms summed on the device and THE SYNC POINT that reads them
 - ``config``: ``TrainConfig``; ``presets``: the presets ``smoke``, ``cpu``, ``colab_t4``, ``paper`` and the
   GAN recipes' values, in one table, with the rule of which value wins
 - ``checkpoints``: what a checkpoint holds, two slots (atomic, or in place on Drive), resuming, RNG states

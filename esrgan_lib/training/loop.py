@@ -6,22 +6,19 @@ as notebook 09 writes it by hand), the generator step with D frozen (pixel + per
 then the discriminator step on the detached SR batch (the recipe's real/fake terms + gradient penalty),
 then schedulers and EMA. ``fit`` loops, logs, validates and saves (the files: ``checkpoints``).
 
-Host syncs: reading a GPU value from Python (``float(t)``, ``.tolist()``, ``if t:``) waits for the GPU.
-So the loss terms are summed on the device and ``read_losses`` (the SYNC POINT) copies them to the host
-once per logged step (and before validation and checkpoints), in one all-reduce under torchrun that
-also carries the stop flags (Ctrl-C, SIGTERM, the time limit): every process stops at the same step.
+Host syncs: the loss terms are summed on the device (``meter.LossMeter``) and copied to the host at THE
+SYNC POINT, once per logged step (and before validation and checkpoints), with the stop flags, so that
+under torchrun every process stops at the same step.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
 
 import torch
-import torch.distributed as torch_dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
@@ -35,25 +32,16 @@ from .distributed import average_gradients, device_and_processes
 from .ema import ModelEMA
 from .evaluator import Evaluator, run_metadata, validation_images
 from .interrupt import StopRequest
+from .meter import LossMeter, Readout
 from .train_data import build_loader, training_images
 
-__all__ = ["Trainer", "TrainingDiverged", "Readout", "MAX_SKIPPED_STEPS"]
+__all__ = ["Trainer", "TrainingDiverged", "MAX_SKIPPED_STEPS"]
 
 MAX_SKIPPED_STEPS = 25  # fp16: this many overflowing steps in a row is divergence, not a bad scale
 
 
 class TrainingDiverged(RuntimeError):
     """A loss or the weights became NaN or Inf; the last good checkpoint on disk is left untouched."""
-
-
-@dataclass
-class Readout:  # what read_losses brings to the host, combined over processes
-    means: dict[str, float]  # mean of each loss term since the last reset (finite values only)
-    bad_terms: list[str]  # terms that were NaN/Inf at least once
-    first_bad_step: int  # the first step with a NaN/Inf term (0: none)
-    skipped_in_a_row: int  # consecutive steps the fp16 GradScaler skipped, up to the last one
-    stop: bool  # a process asked to stop (Ctrl-C, SIGTERM)
-    out_of_time: bool  # a process passed fit's max_seconds
 
 
 class Trainer:
@@ -116,8 +104,7 @@ class Trainer:
         self.step = self.epoch = self.position = 0
         self.best_psnr, self.last_val, self.last_checkpoint = -math.inf, {}, None  # (path, step) written
         self.stop = StopRequest()  # Ctrl-C / SIGTERM: finish the step, save, raise KeyboardInterrupt
-        self.names, self.sums = None, None  # loss term names; (3, n_terms): sum, finite count, non-finite
-        self.first_bad, self.skipped = torch.zeros(2, device=self.device)  # first NaN step, skips in a row
+        self.meter = LossMeter(self.device)  # the loss terms' sums, on the device until the sync point
         self.evaluator = None
         if self.is_main:
             val = dict(val_images) if val_images is not None else validation_images(c)
@@ -192,34 +179,12 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.generator)
         self.step += 1
-        # the loss sums, on the device: sum, finite count, non-finite count of each term
-        values = torch.stack([t.detach().float().reshape(()) for t in terms.values()])  # (n_terms,)
-        if self.names is None:
-            self.names, self.sums = list(terms), torch.zeros(3, len(terms), device=self.device)
-        finite = torch.isfinite(values)
-        self.sums += torch.stack([torch.where(finite, values, 0.0), finite.float(), (~finite).float()])
-        self.first_bad = torch.where((self.first_bad == 0) & ~finite.all(), self.step, self.first_bad)
-        if skipped is not None:
-            self.skipped = (self.skipped + 1) * skipped  # consecutive skipped steps
+        self.meter.add(terms, self.step, skipped)  # on the device: no host sync
         return terms
 
     def read_losses(self, *, reset: bool = True, stop: bool = False, out_of_time: bool = False) -> Readout:
-        """THE SYNC POINT: the loss sums and the flags, combined over processes, copied to the host."""
-        names, n = self.names or [], len(self.names or [])
-        sums = self.sums.clone() if self.sums is not None else torch.zeros(3, 0, device=self.device)
-        flags = torch.cat([torch.stack([self.first_bad, self.skipped]),
-                           torch.tensor([float(stop), float(out_of_time)], device=self.device)])
-        if self.dist.enabled:  # under torchrun: the sums over processes, the flags' maximum
-            torch_dist.all_reduce(sums, op=torch_dist.ReduceOp.SUM)
-            torch_dist.all_reduce(flags, op=torch_dist.ReduceOp.MAX)
-        host = torch.cat([sums.flatten(), flags]).tolist()  # the one copy to the host
-        total, count, bad = (host[k * n : (k + 1) * n] for k in range(3))
-        first_bad, skipped, stop_any, late_any = host[3 * n :]
-        if reset and self.sums is not None:
-            self.sums.zero_()
-        return Readout({k: s / m if m else math.nan for k, s, m in zip(names, total, count)},
-                       [k for k, b in zip(names, bad) if b > 0], int(first_bad), int(skipped), stop_any > 0,
-                       late_any > 0)
+        """THE SYNC POINT (``LossMeter.read``): the loss means and the flags of all processes, on the host."""
+        return self.meter.read(self.dist, reset=reset, stop=stop, out_of_time=out_of_time)
 
     def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
         """One step on a batch ((B, 3, h, w) and (B, 3, s h, s w) in [0, 1]); returns the loss terms as
