@@ -110,7 +110,7 @@ def test_load_finale_model_by_role_demo_and_errors(tmp_path):
 
 def test_pairs_are_listed_best_first():
     keys = [k for pair in finale.INTERPOLATION_PAIRS for k in pair]
-    assert keys[:6] == ["esrgan_psnr", "esrgan", "srresnet", "srgan", "esrgan_psnr", "esrgan_wgan-gp"]  # yours first
+    assert keys[:6] == ["esrgan_psnr", "esrgan", "srresnet", "srgan", "esrgan_psnr", "esrgan_wgan-gp"]
     assert keys.index("pretrained:esrgan_psnr_x4") < keys.index("pretrained:realesrnet_x4plus")
     assert keys.index("pretrained:realesrgan_x4plus") < keys.index("demo:rrdb_psnr_x4_demo")
     assert not set(finale.UNRELATED_PAIR) & set(keys)

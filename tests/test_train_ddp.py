@@ -33,7 +33,7 @@ ARGS = [
     "--set",
     "threads=1",
     "--set",
-    "precision=fp32",  # bf16 rounding differs between 1 and 2 processes; the conftest patch does not reach subprocesses
+    "precision=fp32",  # bf16 rounds differently in 1 and 2 processes (conftest's patch misses subprocesses)
 ]
 
 

@@ -45,7 +45,7 @@ __all__ = ["FINALE_RUNS", "INTERPOLATION_PAIRS", "FINALE_RECIPES", "PSNR_FALLBAC
 FINALE_RUNS: dict[str, str] = {
     "esrgan_psnr": "05_psnr_gpu",  # notebook 05: RRDBNet nf 64 nb 23, L1 (ESRGAN stage 1)
     "esrgan": "09_esrgan_gpu",  # notebook 09: ESRGAN stage 2 from esrgan_psnr (or published PSNR weights)
-    "esrgan_wgan-gp": "09_esrgan_wgan-gp_gpu",  # notebook 09 with GAN = "wgan-gp" (the giakou4/gans README's GAN)
+    "esrgan_wgan-gp": "09_esrgan_wgan-gp_gpu",  # notebook 09 with GAN = "wgan-gp" (giakou4/gans README)
     "srresnet": "09_srresnet_gpu",  # notebook 09: SRResNet 16 blocks, MSE (SRGAN stage 1)
     "srgan": "09_srgan_gpu",  # notebook 09: SRGAN stage 2 from srresnet
 }

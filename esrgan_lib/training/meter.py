@@ -1,8 +1,8 @@
 """The loss terms of a run, summed on the device, and THE SYNC POINT that brings them to the host.
 
-Reading a GPU value from Python (``float(t)``, ``.tolist()``, ``if t:``) waits for the GPU. So ``LossMeter.add``
-keeps, per term, the sum of its finite values, their count and the count of NaN/Inf values on the device;
-``LossMeter.read`` copies them to the host in one ``.tolist()``, after one all-reduce under torchrun that
+Reading a GPU value from Python (``float(t)``, ``.tolist()``, ``if t:``) waits for the GPU. So
+``LossMeter.add`` keeps, per term, the sum of its finite values, their count and the count of NaN/Inf
+values on the device; ``LossMeter.read`` copies them to the host in one ``.tolist()``, after one all-reduce under torchrun that
 also carries the stop flags (Ctrl-C, SIGTERM, the time limit), so every process stops at the same step.
 """
 
@@ -62,5 +62,5 @@ class LossMeter:
         if reset:
             self.sums.zero_()
         return Readout({k: s / m if m else math.nan for k, s, m in zip(self.names, total, count)},
-                       [k for k, b in zip(self.names, bad) if b > 0], int(first_bad), int(skipped), stop_any > 0,
-                       late_any > 0)
+                       [k for k, b in zip(self.names, bad) if b > 0], int(first_bad), int(skipped),
+                       stop_any > 0, late_any > 0)
