@@ -2,8 +2,9 @@
 
 Reading a GPU value from Python (``float(t)``, ``.tolist()``, ``if t:``) waits for the GPU. So
 ``LossMeter.add`` keeps, per term, the sum of its finite values, their count and the count of NaN/Inf
-values on the device; ``LossMeter.read`` copies them to the host in one ``.tolist()``, after one all-reduce under torchrun that
-also carries the stop flags (Ctrl-C, SIGTERM, the time limit), so every process stops at the same step.
+values on the device; ``LossMeter.read`` copies them to the host in one ``.tolist()``, after one
+all-reduce under torchrun that also carries the stop flags (Ctrl-C, SIGTERM, the time limit), so every
+process stops at the same step.
 """
 
 from __future__ import annotations
