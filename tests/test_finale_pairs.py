@@ -114,3 +114,14 @@ def test_pairs_are_listed_best_first():
     assert keys.index("pretrained:esrgan_psnr_x4") < keys.index("pretrained:realesrnet_x4plus")
     assert keys.index("pretrained:realesrgan_x4plus") < keys.index("demo:rrdb_psnr_x4_demo")
     assert not set(finale.UNRELATED_PAIR) & set(keys)
+
+
+def test_load_finale_model_from_a_run_folder_of_another_profile(tmp_path):
+    """Notebook 10 in the cpu profile shows the SRGAN notebook 09 trained in that profile:
+    ``file:<path>`` loads it; a missing file names notebook 09's run."""
+    model = _rrdb(4)
+    path = tmp_path / "09_srgan_cpu" / "generator.safetensors"
+    save_generator(model, path)
+    assert finale.weight_distance(model, finale.load_finale_model(f"file:{path}")) == 0.0
+    with pytest.raises(FileNotFoundError, match="09_srgan_smoke"):
+        finale.load_finale_model(f"file:{tmp_path / '09_srgan_smoke' / 'generator.safetensors'}")

