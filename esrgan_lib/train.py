@@ -109,8 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in config.to_dict().items():
             print(f"{key} = {value!r}")
         return 0
+    finished = False
     try:
-        return run(config, resume=args.resume, max_minutes=args.max_minutes)
+        code = run(config, resume=args.resume, max_minutes=args.max_minutes)
+        finished = True
+        return code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except TrainingDiverged as e:
@@ -118,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, RuntimeError) as e:  # bad data, files, devices: one line
         return _fail(e, EXIT_DATA)
     finally:
-        cleanup_distributed()
+        cleanup_distributed(wait=finished)
 
 
 def run(config: TrainConfig, *, resume: bool = False, max_minutes: float | None = None) -> int:

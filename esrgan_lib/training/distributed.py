@@ -73,8 +73,13 @@ def device_and_processes(name: str) -> tuple[torch.device, DistInfo]:
     return device, info
 
 
-def cleanup_distributed() -> None:
+def cleanup_distributed(*, wait: bool = True) -> None:
+    """Leave the process group (nothing without one). ``wait``: after a barrier, so that no process tears
+    its connections down while another still writes its checkpoint (a rank that left early aborted at exit
+    in a 2-process test, exit code -6). ``wait=False`` on an error path, where the others may never come."""
     if dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
 
 
