@@ -125,3 +125,11 @@ def test_load_finale_model_from_a_run_folder_of_another_profile(tmp_path):
     assert finale.weight_distance(model, finale.load_finale_model(f"file:{path}")) == 0.0
     with pytest.raises(FileNotFoundError, match="09_srgan_smoke"):
         finale.load_finale_model(f"file:{tmp_path / '09_srgan_smoke' / 'generator.safetensors'}")
+
+
+def test_every_demo_pair_names_files_the_course_ships():
+    """A listed demo pair must load offline (a pair of files that do not exist is a dead entry)."""
+    demos = [k for pair in finale.INTERPOLATION_PAIRS for k in pair if k.startswith("demo:")]
+    assert demos
+    for key in demos:
+        finale.load_finale_model(key)

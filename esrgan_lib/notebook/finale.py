@@ -59,7 +59,6 @@ INTERPOLATION_PAIRS: tuple[tuple[str, str], ...] = (
     ("pretrained:esrgan_psnr_x4", "pretrained:esrgan_x4"),
     ("pretrained:realesrnet_x4plus", "pretrained:realesrgan_x4plus"),
     ("demo:rrdb_psnr_x4_demo", "demo:esrgan_x4_demo_randomvgg"),  # course demo, GAN stage with a RANDOM VGG19
-    ("demo:srresnet_x4_demo", "demo:srgan_x4_demo_randomvgg"),  # course demo, GAN stage with a RANDOM VGG19
 )
 
 # two GAN-trained RRDBNets from PyPI wheels, trained separately: blended only when no pair above qualifies
