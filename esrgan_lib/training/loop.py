@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from time import perf_counter
 
@@ -173,9 +174,13 @@ class Trainer:
             skipped = skipped if d_skipped is None else torch.maximum(skipped, d_skipped)
             terms |= d_terms | {"d_real": real_out.detach().mean(), "d_fake": fake_out.detach().mean()}
         self.scaler.update()  # fp16: a smaller scale after an overflow, a larger one after good steps
-        for sched in (self.sched_g, self.sched_d):
-            if sched is not None:
-                sched.step()
+        # the schedule counts iterations, skipped ones too (as BasicSR's); torch warns when GradScaler
+        # skipped the very first optimiser step (fp16 on a T4, often): not a mistake here, so not shown
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+            for sched in (self.sched_g, self.sched_d):
+                if sched is not None:
+                    sched.step()
         if self.ema is not None:
             self.ema.update(self.generator)
         self.step += 1
