@@ -36,8 +36,8 @@ from pathlib import Path
 
 from ..training.checkpoints import CHECKPOINT_SLOTS, GENERATOR_NAME
 
-__all__ = ["FINALE_RUNS", "INTERPOLATION_PAIRS", "FINALE_RECIPES", "PSNR_FALLBACKS", "learner_models",
-           "finale_start", "finale_config", "scaled_milestones", "split_budget", "Deadline", "fresh_run",
+__all__ = ["FINALE_RUNS", "INTERPOLATION_PAIRS", "FINALE_RECIPES", "PSNR_FALLBACKS", "finale_generator",
+           "learner_models", "finale_start", "finale_config", "scaled_milestones", "split_budget", "Deadline", "fresh_run",
            "run_log", "UNRELATED_PAIR", "PAIR_MAX_DISTANCE", "load_finale_model", "weight_distance",
            "PairChoice", "choose_interpolation_pair"]
 
@@ -70,16 +70,16 @@ UNRELATED_PAIR: tuple[str, str] = ("packaged:realsr-df2k-x4", "packaged:realesrg
 PAIR_MAX_DISTANCE = 0.5
 
 
+def finale_generator(root: str | Path, role: str) -> Path:
+    """Where run ``role`` of ``FINALE_RUNS`` exports its generator under the runs root ``root``."""
+    return Path(root) / FINALE_RUNS[role] / GENERATOR_NAME
+
+
 def learner_models(root: str | Path) -> dict[str, Path]:
     """``{role: path}`` of the finale's generators present under ``root`` (roles of ``FINALE_RUNS``, in its
     order); a run that has not finished (no exported generator) is left out."""
-    root = Path(root)
-    found = {}
-    for role, folder in FINALE_RUNS.items():
-        path = root / folder / GENERATOR_NAME
-        if path.is_file():
-            found[role] = path
-    return found
+    paths = {role: finale_generator(root, role) for role in FINALE_RUNS}
+    return {role: path for role, path in paths.items() if path.is_file()}
 
 
 # role -> what the run trains (TrainConfig.from_preset arguments): notebook 09's three runs
@@ -104,7 +104,7 @@ def finale_start(root: str | Path, *, download: Callable[[str], Path] | None = N
 
     Nothing is trained here. Raises ``FileNotFoundError`` when none of them can be had.
     """
-    own = Path(root) / FINALE_RUNS["esrgan_psnr"] / GENERATOR_NAME
+    own = finale_generator(root, "esrgan_psnr")
     if own.is_file():
         return own
     if download is None:
@@ -240,7 +240,7 @@ def load_finale_model(key: str, root: str | Path | None = None):
                              "'packaged:' + a name, or 'file:' + a path")
         if root is None:
             raise FileNotFoundError(f"{key!r} is a run of the finale and no runs root was given")
-        path = Path(root) / FINALE_RUNS[key] / GENERATOR_NAME
+        path = finale_generator(root, key)
         if not path.is_file():
             raise FileNotFoundError(
                 f"no finished run {FINALE_RUNS[key]!r} in {root} ({GENERATOR_NAME} missing)")

@@ -16,6 +16,7 @@ torch tensors (3, H, W) / (1, 3, H, W) in [0, 1].
 
 from __future__ import annotations
 
+import html
 import io
 from collections.abc import Callable, Sequence
 
@@ -208,8 +209,6 @@ def comparison_slider(left_img, right_img, labels: Sequence[str] = ("before", "a
     slider = w.IntSlider(value=split, min=0, max=100, step=1, description="split %",
                          continuous_update=True, readout=True)
     slider.add_class(COMPARE_SLIDER_CLASS)
-    import html
-
     left_label, right_label = (html.escape(str(label)) for label in labels)
     caption = w.HTML(f"<b>&larr; {left_label}</b> &nbsp;|&nbsp; <b>{right_label} &rarr;</b>")
 
