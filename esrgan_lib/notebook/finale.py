@@ -38,8 +38,8 @@ from ..training.checkpoints import CHECKPOINT_SLOTS, GENERATOR_NAME
 
 __all__ = ["FINALE_RUNS", "INTERPOLATION_PAIRS", "FINALE_RECIPES", "PSNR_FALLBACKS", "finale_generator",
            "learner_models", "finale_start", "finale_config", "scaled_milestones", "split_budget", "Deadline",
-           "fresh_run", "run_log", "UNRELATED_PAIR", "PAIR_MAX_DISTANCE", "load_finale_model", "weight_distance",
-           "PairChoice", "choose_interpolation_pair"]
+           "fresh_run", "run_log", "UNRELATED_PAIR", "PAIR_MAX_DISTANCE", "load_finale_model",
+           "weight_distance", "PairChoice", "choose_interpolation_pair"]
 
 # role -> run folder under runs_root(); who writes it
 FINALE_RUNS: dict[str, str] = {
