@@ -228,7 +228,8 @@ def test_resume_is_exact(tmp_path, stage):
     assert resumed.step == n
     resumed.fit()
     assert resumed.step == straight.step == 2 * n
-    assert (resumed.epoch, resumed.position) == (straight.epoch, straight.position)
+    assert (resumed.batches.epoch, resumed.batches.position) == (
+        straight.batches.epoch, straight.batches.position)
     assert_same(weights(resumed.generator), weights(straight.generator))
     assert_same(weights(resumed.ema.module), weights(straight.ema.module))
     if stage == "gan":
@@ -306,6 +307,13 @@ def test_gan_stage_needs_pretrained_outside_smoke(tmp_path):
     c = TrainConfig.cpu("gan", vgg_weights=None, out=str(tmp_path))
     with pytest.raises(ValueError, match="pretrained"):
         make_trainer(c)
+
+
+def test_a_missing_pretrained_is_refused_before_the_training_data_is_read(tmp_path):
+    """Cutting a folder into sub-images takes minutes: a config that cannot train says so first."""
+    c = TrainConfig.cpu("gan", vgg_weights=None, out=str(tmp_path), data=str(tmp_path / "no_such_folder"))
+    with pytest.raises(ValueError, match="pretrained"):
+        Trainer(c)
 
 
 # -- CLI ------------------------------------------------------------------------------------------------
@@ -729,7 +737,7 @@ def test_an_srgan_step_uses_the_batchnorm_discriminator_and_no_pixel_term(tmp_pa
 def test_the_trainer_objects_are_plain_attributes(tmp_path):
     trainer = make_trainer(smoke(tmp_path, "gan"))
     names = ("generator train_model ema discriminator opt_g opt_d sched_g sched_d perceptual scaler dataset "
-             "sampler loader device precision dist step config out").split()
+             "batches device precision dist step config out").split()
     assert [n for n in names if n not in vars(trainer)] == []
     assert not hasattr(Trainer, "__getattr__") and trainer.eval_model is trainer.ema.module
 

@@ -35,7 +35,7 @@ __all__ = [
     "GENERATOR_NAME", "CHECKPOINT_SLOTS", "FIXED_ON_RESUME", "all_finite", "seed_everything", "rng_state",
     "set_rng_state", "save_checkpoint", "load_checkpoint", "on_cloud_drive", "save_checkpoint_slot",
     "latest_checkpoint", "load_latest_checkpoint", "run_state", "restore_run", "set_schedule",
-    "truncate_log", "load_pretrained",
+    "append_log", "truncate_log", "where_to_resume", "load_pretrained",
 ]
 
 GENERATOR_NAME = "generator.safetensors"  # a run folder's exported EMA generator
@@ -187,7 +187,7 @@ def run_state(trainer) -> dict:
     """Everything a resume of ``trainer`` (a ``Trainer``) needs, as tensors, numbers, strings, containers."""
     t = trainer
     return {
-        "format": FORMAT, "step": t.step, "epoch": t.epoch, "position": t.position,
+        "format": FORMAT, "step": t.step, "epoch": t.batches.epoch, "position": t.batches.position,
         "best_psnr": t.best_psnr, "last_val": t.last_val, "config": t.config.to_dict(),
         "precision": t.precision, "generator": t.generator.state_dict(), "ema": _sd(t.ema),
         "opt_g": t.opt_g.state_dict(), "sched_g": t.sched_g.state_dict(),
@@ -216,7 +216,7 @@ def restore_run(trainer, state: dict, path) -> None:
     if t.scaler.is_enabled() and state.get("scaler"):  # empty when the old run was bf16/fp32
         t.scaler.load_state_dict(state["scaler"])
     set_rng_state(state["rng"])
-    t.step, t.epoch, t.position = int(state["step"]), int(state["epoch"]), int(state["position"])
+    t.step, t.batches.epoch, t.batches.position = (int(state[k]) for k in ("step", "epoch", "position"))
     t.best_psnr, t.last_val = float(state["best_psnr"]), dict(state.get("last_val") or {})
     _apply_schedule(t, old)
     if t.dist.is_main:
@@ -255,6 +255,13 @@ def _record_step(line: str) -> float:
         return math.inf  # a torn last line: dropped
 
 
+def append_log(log: Path, record: dict) -> None:
+    """Add one record (a line of JSON) to ``log.jsonl``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
 def truncate_log(log: Path, step: int) -> None:
     """Drop ``log.jsonl`` records written after ``step`` (a crash between two checkpoints)."""
     if not log.is_file():
@@ -263,6 +270,16 @@ def truncate_log(log: Path, step: int) -> None:
     kept = [line for line in lines if _record_step(line) <= step]
     if len(kept) != len(lines):
         log.write_text("".join(line + "\n" for line in kept))
+
+
+def where_to_resume(out: Path, last_checkpoint: tuple[Path, int] | None, *, diverged: bool = False) -> str:
+    """The end of a stop message: names only a checkpoint that was written (``(path, step)``)."""
+    where = (f"no checkpoint was written in {out}" if last_checkpoint is None else
+             "the last good checkpoint is {} (step {})".format(*last_checkpoint))
+    if not diverged:
+        return f"{where}; resume with --resume / Trainer(config, resume=True)"
+    return (f"Training stopped; {where}. Try a lower learning rate, precision=fp32 or a smaller "
+            "adversarial weight.")
 
 
 def load_pretrained(model: nn.Module, path: str | os.PathLike) -> str:

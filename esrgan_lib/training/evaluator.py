@@ -146,7 +146,8 @@ def run_metadata(trainer) -> dict:
         "steps": step,
         "data": config.data or f"scikit-image sample photos (minus {', '.join(VAL_SAMPLE_NAMES)})",
         "val_data": config.val_data or f"scikit-image {', '.join(VAL_SAMPLE_NAMES)}",
-        "vgg_weights": trainer.vgg_weights,
+        "vgg_weights": ("none (stage psnr)" if config.stage == "psnr" else "unused (perceptual_weight=0)"
+                        if trainer.perceptual is None else trainer.perceptual.weights_source),
         "precision": trainer.precision,
         "batch_size": config.batch_size,
         "hr_size": config.hr_size,

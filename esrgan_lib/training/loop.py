@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import runtime
+from ..checkpoint import save_generator
 from ..losses import GAN_RECIPES, PerceptualLoss, gradient_penalty
 from ..models import discriminator_spec, generator_spec
 from . import checkpoints as ckpt
@@ -33,16 +34,10 @@ from .distributed import average_gradients, device_and_processes
 from .ema import ModelEMA
 from .evaluator import Evaluator, run_metadata, validation_images
 from .interrupt import StopRequest
-from .meter import LossMeter, Readout
-from .train_data import build_loader, training_images
+from .meter import MAX_SKIPPED_STEPS, LossMeter, Readout, TrainingDiverged
+from .train_data import Batches, training_images
 
 __all__ = ["Trainer", "TrainingDiverged", "MAX_SKIPPED_STEPS"]
-
-MAX_SKIPPED_STEPS = 25  # fp16: this many overflowing steps in a row is divergence, not a bad scale
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss or the weights became NaN or Inf; the last good checkpoint on disk is left untouched."""
 
 
 class Trainer:
@@ -54,6 +49,9 @@ class Trainer:
     def __init__(self, config: TrainConfig, callbacks=(), *, resume=False, train_images=None,
                  val_images=None):
         self.config = c = config.validate()
+        if c.stage == "gan" and not (c.pretrained or c.allow_scratch):
+            raise ValueError("stage 'gan' starts from a stage-psnr generator: set config.pretrained "
+                             "(CLI: --pretrained runs/psnr/generator.safetensors)")
         self.callbacks, self.out = list(callbacks), Path(c.out)
         if c.threads > 0:
             torch.set_num_threads(c.threads)
@@ -62,36 +60,32 @@ class Trainer:
         images = train_images if train_images is not None else training_images(c)
         # 2. this process's device and the process group (torchrun), precision, memory format
         self.device, self.dist = device_and_processes(c.device)
+        self.is_main = self.dist.is_main
         self.precision = runtime.pick_precision(self.device, c.precision)  # "bf16" | "fp16" | "fp32"
         channels_last = c.channels_last if c.channels_last is not None else self.device.type == "cuda"
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        # 3. models: the generator (stage gan: from stage-psnr weights), its EMA copy, D, the VGG loss
+        self.memory_format = mf = torch.channels_last if channels_last else torch.contiguous_format
+        # 3. the generator (stage gan: from the stage-psnr weights) and its EMA copy; Adam + MultiStepLR
         self.generator = build(generator_spec(c.arch), nf=c.nf, nb=c.nb, gc=c.gc, scale=c.scale)
         self.pretrained = None  # the stage-psnr file loaded (for the metadata)
         if c.stage == "gan" and c.pretrained:
             self.pretrained = ckpt.load_pretrained(self.generator, c.pretrained)
-        elif c.stage == "gan" and not c.allow_scratch:
-            raise ValueError("stage 'gan' starts from a stage-psnr generator: set config.pretrained "
-                             "(CLI: --pretrained runs/psnr/generator.safetensors)")
-        self.generator.to(self.device, memory_format=self.memory_format)
+        self.generator.to(self.device, memory_format=mf)
         self.ema = ModelEMA(self.generator, c.ema_decay) if c.ema_decay > 0 else None
-        self.recipe = GAN_RECIPES[c.gan] if c.stage == "gan" else None  # d_loss, g_loss, penalty
+        self.eval_model = self.ema.module if self.ema is not None else self.generator  # validated, exported
+        self.opt_g, self.sched_g = self._adam(self.generator, c.lr_g, c.betas_g)
+        # 4. stage gan: the recipe (d_loss, g_loss, penalty), D and its optimiser, the VGG19 loss
+        self.recipe = GAN_RECIPES[c.gan] if c.stage == "gan" else None
         self.discriminator = self.perceptual = self.opt_d = self.sched_d = None
-        self.vgg_weights = "none (stage psnr)" if self.recipe is None else "unused (perceptual_weight=0)"
         if self.recipe is not None:
             d = build(discriminator_spec(c.discriminator), nf=c.d_nf, batch_norm=c.d_batch_norm,
                       input_size=c.hr_size)
-            self.discriminator = d.to(self.device, memory_format=self.memory_format)
+            self.discriminator = d.to(self.device, memory_format=mf)
+            self.opt_d, self.sched_d = self._adam(self.discriminator, c.lr_d, c.betas_d)
             if c.perceptual_weight > 0:
                 vgg = PerceptualLoss(c.perceptual_layer, c.perceptual_before_activation,
                                      c.perceptual_criterion, weights=c.vgg_weights)
                 self.perceptual = vgg.to(self.device)
-                self.vgg_weights = self.perceptual.weights_source
-        # 4. optimisers: Adam + MultiStepLR for each network; the GradScaler (enabled for fp16 only)
-        self.opt_g, self.sched_g = self._adam(self.generator, c.lr_g, c.betas_g)
-        if self.discriminator is not None:
-            self.opt_d, self.sched_d = self._adam(self.discriminator, c.lr_d, c.betas_d)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")  # fp16 only
         # 5. DDP averages G's gradients during backward (D's: average_gradients, by hand); torch.compile
         self.train_model = self.generator
         if self.dist.enabled:
@@ -99,18 +93,18 @@ class Trainer:
             self.train_model = DistributedDataParallel(self.generator, device_ids=ids)
         if c.compile:
             self.train_model = torch.compile(self.train_model)
-        # 6. the loader: random patches in a seeded, resumable order shared by all processes
-        self.dataset, self.sampler, self.loader = build_loader(c, images, self.dist, self.device)
-        # counters, loss sums on the device, validation (main process: images read and checked now)
-        self.step = self.epoch = self.position = 0
+        # 6. the data stream: random patches in a seeded, resumable order shared by all processes
+        self.batches = Batches(c, images, self.dist, self.device, mf)
+        self.dataset = self.batches.dataset  # for notebooks: a DataLoader of their own over the same patches
+        # counters (where the data stream is: self.batches.epoch, .position), the loss sums, validation
+        self.step = 0
         self.best_psnr, self.last_val, self.last_checkpoint = -math.inf, {}, None  # (path, step) written
         self.stop = StopRequest()  # Ctrl-C / SIGTERM: finish the step, save, raise KeyboardInterrupt
-        self.meter = LossMeter(self.device)  # the loss terms' sums, on the device until the sync point
-        self.evaluator = None
+        self.meter = LossMeter(self.device)
+        self.evaluator = None  # main process only: its images are read and checked now
         if self.is_main:
             val = dict(val_images) if val_images is not None else validation_images(c)
-            self.evaluator = Evaluator(c, val, device=self.device, precision=self.precision,
-                                       memory_format=self.memory_format)
+            self.evaluator = Evaluator(c, val, device=self.device, precision=self.precision, memory_format=mf)
         found = ckpt.load_latest_checkpoint(self.out) if resume else None
         if found is not None:  # networks, optimisers, RNGs, data position; log.jsonl cut to that step
             ckpt.restore_run(self, *found)
@@ -119,15 +113,6 @@ class Trainer:
     def _adam(self, module, lr, betas):
         opt = torch.optim.Adam(module.parameters(), lr=lr, betas=betas)
         return opt, torch.optim.lr_scheduler.MultiStepLR(opt, list(self.config.milestones), self.config.gamma)
-
-    @property
-    def eval_model(self) -> torch.nn.Module:
-        """The model validated and exported: the EMA copy (or the generator without EMA)."""
-        return self.ema.module if self.ema is not None else self.generator
-
-    @property
-    def is_main(self) -> bool:
-        return self.dist.is_main
 
     # -- one step ---------------------------------------------------------------------------------------
     def _update(self, loss, opt, module, *, average=False) -> torch.Tensor | None:
@@ -174,13 +159,11 @@ class Trainer:
             skipped = skipped if d_skipped is None else torch.maximum(skipped, d_skipped)
             terms |= d_terms | {"d_real": real_out.detach().mean(), "d_fake": fake_out.detach().mean()}
         self.scaler.update()  # fp16: a smaller scale after an overflow, a larger one after good steps
-        # the schedule counts iterations, skipped ones too (as BasicSR's); torch warns when GradScaler
-        # skipped the very first optimiser step (fp16 on a T4, often): not a mistake here, so not shown
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # the schedule counts iterations, skipped ones too (as BasicSR's);
+            # torch's warning when GradScaler skipped the very first step (fp16, often) is no mistake here
             warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
-            for sched in (self.sched_g, self.sched_d):
-                if sched is not None:
-                    sched.step()
+            for sched in filter(None, (self.sched_g, self.sched_d)):
+                sched.step()
         if self.ema is not None:
             self.ema.update(self.generator)
         self.step += 1
@@ -188,40 +171,21 @@ class Trainer:
         return terms
 
     def read_losses(self, *, reset: bool = True, stop: bool = False, out_of_time: bool = False) -> Readout:
-        """THE SYNC POINT (``LossMeter.read``): the loss means and the flags of all processes, on the host."""
-        return self.meter.read(self.dist, reset=reset, stop=stop, out_of_time=out_of_time)
+        """THE SYNC POINT (``LossMeter.read``): the loss means and the flags of all processes, on the host;
+        ``TrainingDiverged`` when a loss became NaN/Inf (fp16: when GradScaler skips step after step)."""
+        r = self.meter.read(self.dist, reset=reset, stop=stop, out_of_time=out_of_time)
+        if (why := r.divergence(fp16=self.scaler.is_enabled(), step=self.step)) is not None:
+            raise TrainingDiverged(f"{why}. {self._where_to_resume(diverged=True)}")
+        return r
 
     def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
         """One step on a batch ((B, 3, h, w) and (B, 3, s h, s w) in [0, 1]); returns the loss terms as
         numbers (a host sync: for notebooks and tests; ``fit`` syncs only on logged steps)."""
         terms = self._step(lr, hr)
-        self._raise_if_diverged(self.read_losses(reset=False))
+        self.read_losses(reset=False)
         return {k: float(v.detach()) for k, v in terms.items()}
 
-    def _raise_if_diverged(self, r: Readout) -> None:
-        """fp16: persistent GradScaler skips; bf16/fp32: any NaN/Inf loss term."""
-        if self.scaler.is_enabled() and r.skipped_in_a_row >= MAX_SKIPPED_STEPS:
-            why = (f"step {self.step}: the fp16 GradScaler skipped the last {r.skipped_in_a_row} steps "
-                   "(the gradients overflow every step)")
-        elif not self.scaler.is_enabled() and r.bad_terms:
-            why = f"step {r.first_bad_step}: loss term(s) {', '.join(r.bad_terms)} became NaN or Inf"
-        else:
-            return
-        raise TrainingDiverged(f"{why}. {self._where_to_resume(diverged=True)}")
-
     # -- the loop ---------------------------------------------------------------------------------------
-    def _batches(self):
-        """Endless (lr, hr) batches on the device, in the resumable order of the sampler."""
-        while True:
-            self.dataset.set_epoch(self.epoch)
-            self.sampler.start(self.epoch, self.position)
-            for batch in self.loader:
-                self.position += 1
-                if self.position == len(self.sampler):
-                    self.epoch, self.position = self.epoch + 1, 0
-                yield [t.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
-                       for t in batch]
-
     def fit(self, steps: int | None = None, *, max_seconds: float | None = None) -> Path | None:
         """Train until ``steps`` (default ``config.steps``) iterations in total; returns the path of the
         exported EMA generator (main process; None elsewhere).
@@ -231,51 +195,45 @@ class Trainer:
         checkpoint, exports the generator and returns (``trainer.step`` says where it stopped). Ctrl-C
         and SIGTERM finish the step, save a checkpoint and raise ``KeyboardInterrupt``.
         """
+        from tqdm.auto import tqdm
+
         c, total = self.config, int(steps if steps is not None else self.config.steps)
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.json").write_text(json.dumps(c.to_dict(), indent=2))
         self._emit("train_begin", dict(step=self.step, steps=total, precision=self.precision,
                                        device=str(self.device), world_size=self.dist.world_size))
-        bar = None
-        if self.is_main and c.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=total, initial=self.step, desc=f"{c.stage} {c.arch}", dynamic_ncols=True)
+        bar = tqdm(total=total, initial=self.step, desc=f"{c.stage} {c.arch}", dynamic_ncols=True,
+                   disable=not (self.is_main and c.progress))
         t_start = t_log = perf_counter()
-        count = 0
+        count, batches = 0, iter(self.batches)
         self.stop.install()
         try:
-            batches = self._batches()
             while self.step < total:
                 lr, hr = next(batches)  # (B, 3, h, w), (B, 3, s h, s w) in [0, 1]
                 self._step(lr, hr)  # forward, backward, optimisers, EMA: no host sync
                 count += 1
-                if bar is not None:
-                    bar.update(1)
-                every = {"log": c.log_every, "val": c.val_every, "ckpt": c.checkpoint_every}
-                due = {k: self.step % n == 0 or self.step == total for k, n in every.items()}
+                bar.update(1)
+                due = {k: self.step % n == 0 or self.step == total for k, n in
+                       (("log", c.log_every), ("val", c.val_every), ("ckpt", c.checkpoint_every))}
                 late = max_seconds is not None and perf_counter() - t_start >= max_seconds
-                stopping = timed_out = False  # agreed by all processes at a sync point
+                r = None  # what the processes agreed at the sync point: loss means, stop, out of time
                 if any(due.values()) or ((self.stop.requested or late) and not self.dist.enabled):
                     # SYNC POINT: the only host sync between logs (an all-reduce first under torchrun)
                     r = self.read_losses(reset=due["log"], stop=self.stop.requested, out_of_time=late)
-                    self._raise_if_diverged(r)
-                    stopping, timed_out = r.stop, r.out_of_time
-                    self.stop.requested = stopping
-                    if due["log"]:
-                        now = perf_counter()
-                        logs = dict(step=self.step, epoch=self.epoch, lr=self.opt_g.param_groups[0]["lr"],
-                                    it_per_s=count / max(now - t_log, 1e-9), elapsed_s=now - t_start)
-                        logs |= r.means
-                        count, t_log = 0, now
-                        if bar is not None:
-                            bar.set_postfix({k: f"{v:.4g}" for k, v in list(logs.items())[2:]})  # from lr on
-                        self._emit("step", logs, log=True)
+                    self.stop.requested = r.stop
+                if due["log"]:
+                    now = perf_counter()
+                    logs = dict(step=self.step, epoch=self.batches.epoch, lr=self.opt_g.param_groups[0]["lr"],
+                                it_per_s=count / max(now - t_log, 1e-9), elapsed_s=now - t_start) | r.means
+                    count, t_log = 0, now
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in list(logs.items())[2:]})  # from lr on
+                    self._emit("step", logs, log=True)
                 if due["val"]:
                     self.validate()  # main process only, like everything that writes files
                 if self.is_main and self.step % c.sample_every == 0:  # samples/: bicubic | SR | HR crops
                     self.evaluator.save_samples(self.eval_model, self.step, self.out)
+                stopping, timed_out = (r.stop, r.out_of_time) if r is not None else (False, False)
                 if due["ckpt"] or stopping or timed_out:
                     self.save()
                 if stopping:
@@ -291,34 +249,25 @@ class Trainer:
             raise
         finally:
             self.stop.restore()
-            if bar is not None:
-                bar.close()
+            bar.close()
         path = self.out / ckpt.GENERATOR_NAME if self.is_main else None
         self._emit("train_end", dict(step=self.step, generator=str(path), seconds=perf_counter() - t_start))
         return path
 
-    # -- events, validation, files ----------------------------------------------------------------------
+    # -- events and files (main process only) -----------------------------------------------------------
     def _emit(self, event: str, logs: dict, *, log: bool = False) -> None:
-        """Callbacks (and, with ``log``, a line of ``log.jsonl``), on the main process only."""
-        if not self.is_main:
-            return
-        if log:
-            self.out.mkdir(parents=True, exist_ok=True)
-            with open(self.out / "log.jsonl", "a") as f:
-                f.write(json.dumps(logs if event == "step" else {"event": event} | logs) + "\n")
-        dispatch(self.callbacks, self, event, logs)
+        """Callbacks and, with ``log``, a line of ``log.jsonl``."""
+        if self.is_main:
+            if log:
+                ckpt.append_log(self.out / "log.jsonl", logs if event == "step" else {"event": event} | logs)
+            dispatch(self.callbacks, self, event, logs)
 
-    def _where_to_resume(self, diverged: bool = False) -> str:
-        """Names only a checkpoint that was actually written (and holds finite weights)."""
-        where = (f"no checkpoint was written in {self.out}" if self.last_checkpoint is None else
-                 "the last good checkpoint is {} (step {})".format(*self.last_checkpoint))
-        if not diverged:
-            return f"{where}; resume with --resume / Trainer(config, resume=True)"
-        return (f"Training stopped; {where}. Try a lower learning rate, precision=fp32 or a smaller "
-                "adversarial weight.")
+    def _where_to_resume(self, *, diverged: bool = False) -> str:
+        return ckpt.where_to_resume(self.out, self.last_checkpoint, diverged=diverged)
 
     def validate(self) -> dict | None:
-        """Y-channel PSNR (crop = scale) of the EMA generator on the validation images (main process)."""
+        """Y-channel PSNR (crop = scale) of the EMA generator on the validation images; stage psnr keeps
+        the best generator as ``generator_best.safetensors``."""
         if not self.is_main:
             return None
         self.last_val = logs = self.evaluator.validate(self.eval_model, self.step)
@@ -330,13 +279,11 @@ class Trainer:
 
     def export(self, path: str | Path | None = None) -> Path:
         """Write the EMA generator with its metadata (``esrgan_lib.checkpoint.save_generator``)."""
-        from ..checkpoint import save_generator
-
         path = path or self.out / ckpt.GENERATOR_NAME
         return save_generator(self.eval_model, path, metadata=run_metadata(self))
 
     def save(self) -> Path | None:
-        """Write the next checkpoint slot and export ``generator.safetensors`` (main process)."""
+        """Write the next checkpoint slot, then export ``generator.safetensors``."""
         if not self.is_main:
             return None
         if not ckpt.all_finite([*self.generator.parameters(), *self.eval_model.parameters()]):  # + EMA

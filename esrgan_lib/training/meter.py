@@ -15,7 +15,14 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as torch_dist
 
-__all__ = ["LossMeter", "Readout"]
+__all__ = ["LossMeter", "Readout", "TrainingDiverged", "MAX_SKIPPED_STEPS"]
+
+MAX_SKIPPED_STEPS = 25  # fp16: this many overflowing steps in a row is divergence, not a bad scale
+
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss or the weights became NaN or Inf; the last good checkpoint on disk is left untouched."""
 
 
 @dataclass
@@ -26,6 +33,16 @@ class Readout:  # what LossMeter.read brings to the host, combined over processe
     skipped_in_a_row: int  # consecutive steps the fp16 GradScaler skipped, up to the last one
     stop: bool  # a process asked to stop (Ctrl-C, SIGTERM)
     out_of_time: bool  # a process passed fit's max_seconds
+
+    def divergence(self, *, fp16: bool, step: int) -> str | None:
+        """Why the run diverged, or None. fp16: GradScaler skipped ``MAX_SKIPPED_STEPS`` steps in a row
+        (an overflow now and then is normal there); bf16/fp32: a loss term was NaN or Inf."""
+        if fp16 and self.skipped_in_a_row >= MAX_SKIPPED_STEPS:
+            return (f"step {step}: the fp16 GradScaler skipped the last {self.skipped_in_a_row} steps "
+                    "(the gradients overflow every step)")
+        if not fp16 and self.bad_terms:
+            return f"step {self.first_bad_step}: loss term(s) {', '.join(self.bad_terms)} became NaN or Inf"
+        return None
 
 
 class LossMeter:

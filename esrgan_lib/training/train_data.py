@@ -3,7 +3,8 @@
 ``training_images(config)`` runs before any process group exists: under ``torchrun`` every rank cuts
 its share of a folder into BasicSR's 480x480 sub-images and then waits, without a timeout, for the
 others (cutting can take many minutes, and a collective would time out meanwhile).
-``build_loader`` makes the patch dataset, the seeded batch order every process shares, and the loader.
+``Batches`` is the data stream of ``fit``: the patch dataset, the seeded batch order every process shares,
+the loader, and where in it the run is (``epoch``, ``position``: what a checkpoint stores).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .distributed import DistInfo
 from .evaluator import VAL_SAMPLE_NAMES
 from .sampler import SeededBatchSampler
 
-__all__ = ["training_images", "subimage_folder", "dataset_repeat", "build_loader", "POLL_SECONDS"]
+__all__ = ["training_images", "subimage_folder", "dataset_repeat", "Batches", "POLL_SECONDS"]
 
 POLL_SECONDS = 2.0  # how often a rank that has cut its share looks whether the others are done
 
@@ -62,20 +63,37 @@ def dataset_repeat(config: TrainConfig, n_images: int) -> int:
     return max(1, math.ceil(100 * config.batch_size / n_images))
 
 
-def build_loader(config: TrainConfig, images, dist: DistInfo, device: torch.device):
-    """``(dataset, sampler, loader)``: random HR patches of ``images`` and their LR versions, in the
-    resumable order of ``SeededBatchSampler`` (this process's share of every global batch)."""
-    from .. import data
+class Batches:
+    """Endless ``(lr, hr)`` batches on ``device``: random HR patches of ``images`` and their LR versions
+    (``(B, 3, h, w)``, ``(B, 3, s h, s w)`` in [0, 1]), this process's share of every global batch of
+    ``SeededBatchSampler``. ``epoch`` and ``position`` (batches done in it) are where the next batch
+    comes from: set them before ``iter()`` to resume."""
 
-    # a folder made by data.prepare_shards (uint8 arrays, LR precomputed) is read from memory maps
-    shards = isinstance(images, (str, Path)) and data.shard_index_path(images, config.scale).is_file()
-    dataset = (data.ShardPatchDataset if shards else data.SRPatchDataset)(
-        images, config.scale, config.hr_size, augment=True, color_augment=config.color_augment,
-        seed=config.seed,
-    )
-    dataset.repeat = dataset_repeat(config, dataset.n_images)  # indexed once: no second scan
-    sampler = SeededBatchSampler(len(dataset), config.batch_size, seed=config.seed, rank=dist.rank,
-                                 world_size=dist.world_size)
-    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=config.num_workers,
-                        pin_memory=device.type == "cuda", generator=torch.Generator())
-    return dataset, sampler, loader
+    def __init__(self, config: TrainConfig, images, dist: DistInfo, device: torch.device,
+                 memory_format: torch.memory_format = torch.contiguous_format):
+        from .. import data
+
+        # a folder made by data.prepare_shards (uint8 arrays, LR precomputed) is read from memory maps
+        shards = isinstance(images, (str, Path)) and data.shard_index_path(images, config.scale).is_file()
+        self.dataset = (data.ShardPatchDataset if shards else data.SRPatchDataset)(
+            images, config.scale, config.hr_size, augment=True, color_augment=config.color_augment,
+            seed=config.seed,
+        )
+        self.dataset.repeat = dataset_repeat(config, self.dataset.n_images)  # indexed once: no second scan
+        self.sampler = SeededBatchSampler(len(self.dataset), config.batch_size, seed=config.seed,
+                                          rank=dist.rank, world_size=dist.world_size)
+        self.loader = DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=config.num_workers,
+                                 pin_memory=device.type == "cuda", generator=torch.Generator())
+        self.device, self.memory_format = device, memory_format
+        self.epoch = self.position = 0
+
+    def __iter__(self):
+        while True:
+            self.dataset.set_epoch(self.epoch)  # the epoch's augmentations and patch positions
+            self.sampler.start(self.epoch, self.position)  # the epoch's order, from this batch on
+            for batch in self.loader:
+                self.position += 1
+                if self.position == len(self.sampler):
+                    self.epoch, self.position = self.epoch + 1, 0
+                yield [t.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+                       for t in batch]
