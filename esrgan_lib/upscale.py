@@ -31,6 +31,7 @@ import numpy as np
 
 from . import img_util
 from .img_util import IMAGE_EXTENSIONS, read_image, save_image
+from .runtime import PRECISIONS
 
 __all__ = ["main", "output_path", "IMAGE_EXTENSIONS"]
 
@@ -68,9 +69,11 @@ def _collect(inputs: list[str]) -> tuple[list[Path], list[str]]:
     files, errors = [], []
     for item in inputs:
         p = Path(item)
-        if p.is_dir():
-            files += sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
-                            and not f.name.startswith("."))
+        if p.is_dir():  # its images by name; one warning lists the other files
+            try:
+                files += img_util.list_images(p, check="name")
+            except ValueError as e:  # a folder with no image
+                errors.append(str(e))
         elif p.is_file():
             files.append(p)
         else:
@@ -124,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="generator checkpoint: .safetensors or .pth, any key format")
     p.add_argument("--tile", type=int, default=None, help="tile size in input pixels (default: whole image)")
     p.add_argument("--tile-pad", type=int, default=10, help="context pixels around each tile (default 10)")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    p.add_argument("--precision", default="auto", choices=PRECISIONS)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--backend", default="auto", choices=("auto", "torch", "ncnn"),
                    help="ncnn: the model exported once (cached beside the weights) and run by Tencent's ncnn "

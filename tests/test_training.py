@@ -675,6 +675,20 @@ def test_psnr_stage_with_mse_minimises_the_mean_squared_error(tmp_path):
         smoke(tmp_path, pixel_criterion="l2")
 
 
+def test_the_config_builds_its_networks_with_its_own_sizes():
+    """Which config field is which constructor option lives in TrainConfig; SRResNet takes no gc and
+    the 'vgg' critic no nf/input_size, so those are the only fields left out."""
+    c = TrainConfig.smoke("gan", nf=8, nb=2, gc=4, scale=2, d_nf=8)
+    g = c.build_generator()
+    assert (g.config["nf"], g.config["nb"], g.config["gc"], g.config["scale"]) == (8, 2, 4, 2)
+    assert g(torch.zeros(1, 3, 8, 8)).shape == (1, 3, 16, 16)
+    assert c.override(["arch=srresnet"]).generator_options() == {"nf": 8, "nb": 2, "scale": 2}
+    wgan = TrainConfig.smoke("gan", gan="wgan-gp")
+    assert wgan.discriminator == "vgg" and wgan.discriminator_options() == {"batch_norm": False}
+    assert c.discriminator_options() == {"nf": 8, "input_size": c.hr_size}
+    assert sum(p.numel() for p in c.build_discriminator().parameters()) > 0
+
+
 # -- presets and recipes: one table, one rule (esrgan_lib.training.presets) ------------------------------
 
 

@@ -251,3 +251,18 @@ def test_tiff_round_trip_and_header_probe_agree(tmp_path, dtype, shape):
     back, info = read_image_any(tmp_path / "x.tif"), probe_image(tmp_path / "x.tif")
     assert back.dtype == arr.dtype and np.array_equal(back, arr)
     assert info.shape == back.shape and info.dtype == back.dtype
+
+
+def test_a_folder_of_other_files_is_named_and_the_others_are_listed_once(tmp_path, weights, capsys):
+    """A folder is read with img_util.list_images: files that are not images by name are listed in one
+    warning; a folder with no image is an error naming it, and the other inputs still run."""
+    rng = np.random.default_rng(0)
+    mixed, empty = tmp_path / "mixed", tmp_path / "docs"
+    mixed.mkdir(), empty.mkdir()
+    Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(mixed / "a.png")
+    (mixed / "readme.txt").write_text("not an image")
+    (empty / "notes.txt").write_text("not an image")
+    with pytest.warns(UserWarning, match="readme.txt"):
+        rc = main([str(mixed), str(empty), "-o", str(tmp_path / "out"), "--weights", str(weights), "--quiet"])
+    assert rc == 1 and str(empty) in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a_x2.png"]

@@ -49,9 +49,10 @@ def export_demo(run: str | Path, dest: str | Path, extra: dict | None = None, *,
     """Write ``dest`` (safetensors) from ``run`` (a run folder or a generator file) with the run's
     metadata, the Set5/Set14 Y-PSNR and ``extra``; returns the metadata written."""
     from esrgan_lib.checkpoint import load_generator, read_metadata, save_generator
+    from esrgan_lib.training.checkpoints import GENERATOR_NAME
 
     run = Path(run)
-    src = run if run.suffix == ".safetensors" else run / "generator.safetensors"
+    src = run if run.suffix == ".safetensors" else run / GENERATOR_NAME
     model = load_generator(src)
     meta = {k: v for k, v in read_metadata(src).items() if k != "format" and not k.startswith("esrgan_lib.")}
     scale = int(getattr(model, "scale", 4))

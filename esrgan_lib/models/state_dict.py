@@ -13,19 +13,19 @@ from collections.abc import Mapping
 
 import torch
 
-__all__ = ["unwrap_state_dict", "WRAPPERS", "EMA_WRAPPER", "DDP_PREFIX"]
+__all__ = ["unwrap_state_dict", "WRAPPERS", "EMA_WRAPPER", "DDP_PREFIX", "TRAINING_FORMAT"]
 
 EMA_WRAPPER = "params_ema"  # BasicSR / Real-ESRGAN: the EMA weights (what their published files hold)
 # wrappers other tools put around a state dict, most preferred first (EMA weights win)
 WRAPPERS = (EMA_WRAPPER, "params", "state_dict", "model_state_dict", "generator", "net_g")
 DDP_PREFIX = "module."
-# an esrgan_lib.training checkpoint says so in its "format" (e.g. "esrgan_lib.training/1")
-_TRAINING_FORMAT = "esrgan_lib.training/"
+# an esrgan_lib.training checkpoint says so in its "format": this, then "/" and its version
+TRAINING_FORMAT = "esrgan_lib.training"
 
 
 def _training_weights(obj: Mapping) -> Mapping | None:
     """The generator weights of an ``esrgan_lib.training`` checkpoint: EMA when present, else None."""
-    if not str(obj.get("format", "")).startswith(_TRAINING_FORMAT):
+    if not str(obj.get("format", "")).startswith(TRAINING_FORMAT + "/"):
         return None
     ema = obj.get("ema")
     if isinstance(ema, Mapping) and isinstance(ema.get("module"), Mapping):

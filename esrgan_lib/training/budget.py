@@ -15,8 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..losses import GAN_RECIPES, VGG19_LAYERS
-from ..models import discriminator_spec, generator_spec
-from .config import TrainConfig, build
+from .config import TrainConfig
 
 __all__ = ["PEAK_TFLOPS", "step_tflop", "peak_tflops", "plan_steps", "estimate_minutes"]
 
@@ -50,12 +49,12 @@ def step_tflop(config: TrainConfig) -> float:
     c, batch, hr = config, config.batch_size, config.hr_size
     pixel = F.mse_loss if c.pixel_criterion == "mse" else F.l1_loss
     with torch.device("meta"):
-        g = build(generator_spec(c.arch), nf=c.nf, nb=c.nb, gc=c.gc, scale=c.scale)
+        g = c.build_generator()
         lr_batch = torch.empty(batch, 3, hr // c.scale, hr // c.scale)  # (B, 3, h, w)
         hr_batch = torch.empty(batch, 3, hr, hr)  # (B, 3, H, W)
         if c.stage == "psnr":
             return _count(lambda: pixel(g(lr_batch), hr_batch).backward())
-        d = build(discriminator_spec(c.discriminator), nf=c.d_nf, batch_norm=c.d_batch_norm, input_size=hr)
+        d = c.build_discriminator()
         end = VGG19_LAYERS[c.perceptual_layer] + (1 if c.perceptual_before_activation else 2)
         vgg = vgg19(weights=None).features[:end].requires_grad_(False)
     recipe = GAN_RECIPES[c.gan]

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from .._atomic import atomic_path
+from ..models.state_dict import TRAINING_FORMAT
 
 __all__ = [
     "GENERATOR_NAME", "CHECKPOINT_SLOTS", "FIXED_ON_RESUME", "all_finite", "seed_everything", "rng_state",
@@ -42,7 +43,7 @@ GENERATOR_NAME = "generator.safetensors"  # a run folder's exported EMA generato
 CHECKPOINT_SLOTS = ("checkpoint-a.pt", "checkpoint-b.pt")
 POINTER_NAME = "checkpoint.json"  # {"latest": slot name, "step": n}: the newest complete slot
 CLOUD_MOUNTS = ("/content/drive",)  # Google Drive in Colab: deleted files fill its trash
-FORMAT = "esrgan_lib.training/1"  # what esrgan_lib.checkpoint.load_generator recognises
+FORMAT = f"{TRAINING_FORMAT}/1"  # what esrgan_lib.checkpoint.load_generator recognises
 FIXED_ON_RESUME = ("stage", "arch", "nf", "nb", "gc", "scale", "gan", "discriminator", "d_nf", "d_batch_norm")
 
 

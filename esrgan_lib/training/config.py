@@ -36,11 +36,11 @@ import torch
 
 from ..losses.gan import GAN_RECIPES
 from ..models import DISCRIMINATORS as DISCRIMINATOR_SPECS
-from ..models import GENERATORS, discriminator_spec
+from ..models import GENERATORS, discriminator_spec, generator_spec
 from ..runtime import PRECISIONS
 from .presets import PRESETS, RECIPE_OPEN, RECIPES
 
-__all__ = ["TrainConfig", "gan_recipe", "build", "parse_value", "STAGES", "ARCHS", "GANS", "DISCRIMINATORS"]
+__all__ = ["TrainConfig", "gan_recipe", "parse_value", "STAGES", "ARCHS", "GANS", "DISCRIMINATORS"]
 
 STAGES = ("psnr", "gan")
 ARCHS = tuple(GENERATORS)  # from the model registry
@@ -54,12 +54,6 @@ def gan_recipe(gan: str) -> dict:
     if gan not in RECIPES:
         raise ValueError(f"gan must be one of {GANS}, got {gan!r}")
     return dict(RECIPES[gan])
-
-
-def build(spec, **options):
-    """``spec.build`` (a model registry ``ArchSpec``) with only the keyword options that architecture
-    takes: ``build(generator_spec(c.arch), nf=c.nf, nb=c.nb, gc=c.gc, scale=c.scale)``."""
-    return spec.build(**{k: v for k, v in options.items() if k in spec.options})
 
 
 @dataclass
@@ -219,11 +213,32 @@ class TrainConfig:
             self._validate_discriminator(bad)
         return self
 
+    # -- the networks: which config field is which architecture option, in one place ---------------------
+    def generator_options(self) -> dict:
+        """The keyword options of ``arch``'s constructor (SRResNet has no ``gc``: it is not passed)."""
+        spec = generator_spec(self.arch)
+        fields = {"nf": self.nf, "nb": self.nb, "gc": self.gc, "scale": self.scale}
+        return {k: v for k, v in fields.items() if k in spec.options}
+
+    def discriminator_options(self) -> dict:
+        """The keyword options of ``discriminator``'s constructor (``vgg`` has no ``nf``/``input_size``)."""
+        spec = discriminator_spec(self.discriminator)
+        fields = {"nf": self.d_nf, "batch_norm": self.d_batch_norm, "input_size": self.hr_size}
+        return {k: v for k, v in fields.items() if k in spec.options}
+
+    def build_generator(self) -> torch.nn.Module:
+        """The generator this config describes, on the CPU (or the current default device)."""
+        return generator_spec(self.arch).build(**self.generator_options())
+
+    def build_discriminator(self) -> torch.nn.Module:
+        """The discriminator (stage gan) this config describes."""
+        return discriminator_spec(self.discriminator).build(**self.discriminator_options())
+
     def _validate_discriminator(self, bad) -> None:
         """The discriminator's own requirements (its registry spec) and the recipe's (no BatchNorm
         in a gradient-penalty critic)."""
         spec = discriminator_spec(self.discriminator)
-        options = {"batch_norm": self.d_batch_norm, "nf": self.d_nf, "input_size": self.hr_size}
+        options = self.discriminator_options()
         if GAN_RECIPES[self.gan].penalty and spec.uses_batchnorm(options):
             fix = "use discriminator='vgg', d_batch_norm=False"
             bad("gan", f"WGAN-GP needs a critic without BatchNorm: {fix}")

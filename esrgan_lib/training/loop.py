@@ -26,10 +26,9 @@ from torch.nn.parallel import DistributedDataParallel
 from .. import runtime
 from ..checkpoint import save_generator
 from ..losses import GAN_RECIPES, PerceptualLoss, gradient_penalty
-from ..models import discriminator_spec, generator_spec
 from . import checkpoints as ckpt
 from .callbacks import dispatch
-from .config import TrainConfig, build
+from .config import TrainConfig
 from .distributed import average_gradients, device_and_processes
 from .ema import ModelEMA
 from .evaluator import Evaluator, run_metadata, validation_images
@@ -65,7 +64,7 @@ class Trainer:
         channels_last = c.channels_last if c.channels_last is not None else self.device.type == "cuda"
         self.memory_format = mf = torch.channels_last if channels_last else torch.contiguous_format
         # 3. the generator (stage gan: from the stage-psnr weights) and its EMA copy; Adam + MultiStepLR
-        self.generator = build(generator_spec(c.arch), nf=c.nf, nb=c.nb, gc=c.gc, scale=c.scale)
+        self.generator = c.build_generator()  # RRDBNet or SRResNet, the sizes of the config
         self.pretrained = None  # the stage-psnr file loaded (for the metadata)
         if c.stage == "gan" and c.pretrained:
             self.pretrained = ckpt.load_pretrained(self.generator, c.pretrained)
@@ -77,9 +76,7 @@ class Trainer:
         self.recipe = GAN_RECIPES[c.gan] if c.stage == "gan" else None
         self.discriminator = self.perceptual = self.opt_d = self.sched_d = None
         if self.recipe is not None:
-            d = build(discriminator_spec(c.discriminator), nf=c.d_nf, batch_norm=c.d_batch_norm,
-                      input_size=c.hr_size)
-            self.discriminator = d.to(self.device, memory_format=mf)
+            self.discriminator = c.build_discriminator().to(self.device, memory_format=mf)
             self.opt_d, self.sched_d = self._adam(self.discriminator, c.lr_d, c.betas_d)
             if c.perceptual_weight > 0:
                 vgg = PerceptualLoss(c.perceptual_layer, c.perceptual_before_activation,
