@@ -20,7 +20,6 @@ __all__ = ["LossMeter", "Readout", "TrainingDiverged", "MAX_SKIPPED_STEPS"]
 MAX_SKIPPED_STEPS = 25  # fp16: this many overflowing steps in a row is divergence, not a bad scale
 
 
-
 class TrainingDiverged(RuntimeError):
     """A loss or the weights became NaN or Inf; the last good checkpoint on disk is left untouched."""
 
