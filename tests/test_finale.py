@@ -17,6 +17,7 @@ from esrgan_lib.notebook.finale import (
     scaled_milestones,
     split_budget,
 )
+from esrgan_lib.training.presets import RECIPES
 
 
 def test_finale_start_prefers_the_learners_stage_1(tmp_path):
@@ -62,19 +63,16 @@ def test_scaled_milestones_keep_the_fractions_of_the_preset():
 
 def test_finale_configs_are_the_papers_recipes_at_t4_size():
     esrgan = finale_config("esrgan", "colab_t4", 20_000, pretrained="psnr.safetensors")
-    assert (esrgan.nb, esrgan.gan, esrgan.adversarial_weight) == (23, "ragan", 5e-3)
-    assert esrgan.pixel_weight == 1e-2
-    assert esrgan.perceptual_before_activation and esrgan.steps == 20_000
+    assert (esrgan.nb, esrgan.gan, esrgan.steps) == (23, "ragan", 20_000)
+    assert {k: getattr(esrgan, k) for k in RECIPES["ragan"]} == RECIPES["ragan"]  # the paper's: test_training
     assert esrgan.milestones == (4_000, 8_000, 12_000, 16_000)  # the preset's (10k..40k of 50k), scaled
     srresnet = finale_config("srresnet", "colab_t4", 40_000)
     assert (srresnet.arch, srresnet.nb, srresnet.stage) == ("srresnet", 16, "psnr")
     assert srresnet.pixel_criterion == "mse"
     assert srresnet.milestones == (20_000, 30_000)
     srgan = finale_config("srgan", "colab_t4", 10_000, pretrained="srresnet.safetensors")
-    assert (srgan.gan, srgan.discriminator, srgan.d_batch_norm) == ("vanilla", "vgg", True)
-    assert srgan.perceptual_before_activation is False and srgan.perceptual_criterion == "mse"
-    assert srgan.perceptual_weight == pytest.approx(1 / 12.75**2) and srgan.adversarial_weight == 1e-3
-    assert srgan.pixel_weight == 0.0 and srgan.nb == 16
+    assert (srgan.gan, srgan.nb) == ("vanilla", 16)
+    assert {k: getattr(srgan, k) for k in RECIPES["vanilla"]} == RECIPES["vanilla"]  # BatchNorm D, no pixel
     assert finale_config("esrgan", "cpu", 40, allow_scratch=True, milestones=(10,)).milestones == (10,)
     with pytest.raises(ValueError, match="role"):
         finale_config("edsr", "cpu")

@@ -64,11 +64,13 @@ def assert_same(a: dict, b: dict):
 @pytest.mark.parametrize("preset", TrainConfig.PRESETS)
 @pytest.mark.parametrize("stage", ["psnr", "gan"])
 def test_presets_validate(preset, stage):
+    from esrgan_lib.training.presets import RECIPES
+
     c = TrainConfig.from_preset(preset, stage)
     assert c.preset == preset and c.stage == stage
     assert c.hr_size % c.scale == 0
     if stage == "gan" and preset != "smoke":
-        assert c.gan == "ragan" and c.pixel_weight == 1e-2 and c.adversarial_weight == 5e-3
+        assert c.gan == "ragan" and {k: getattr(c, k) for k in RECIPES["ragan"]} == RECIPES["ragan"]
 
 
 def test_paper_preset_matches_reference():
@@ -85,11 +87,14 @@ def test_paper_preset_matches_reference():
     g = TrainConfig.paper("gan")
     assert g.steps == 400_000 and g.lr_g == g.lr_d == 1e-4
     assert g.milestones == (50_000, 100_000, 200_000, 300_000) and g.ema_decay == 0.999
+    # ESRGAN's losses (the one place the tests state them): 1e-2 L1 + VGG54 before ReLU (L1) + 5e-3 RaGAN
+    assert (g.gan, g.pixel_weight, g.adversarial_weight, g.perceptual_weight) == ("ragan", 1e-2, 5e-3, 1.0)
+    assert g.perceptual_before_activation
+    assert (g.perceptual_criterion, g.perceptual_layer) == ("l1", "conv5_4")
     seed = TrainConfig.paper("gan", gan="wgan-gp")
     assert seed.betas_g == seed.betas_d == (0.0, 0.9) and seed.gp_weight == 10 and not seed.d_batch_norm
     srgan = TrainConfig.paper("gan", gan="vanilla", arch="srresnet")
-    assert srgan.nb == 16 and not srgan.perceptual_before_activation
-    assert abs(srgan.perceptual_weight - 1 / 12.75**2) < 1e-12 and srgan.adversarial_weight == 1e-3
+    assert srgan.nb == 16 and not srgan.perceptual_before_activation  # its loss weights: the next test
     # the paper trains on DIV2K/DF2K without colour augmentation; only the few-photo cpu preset uses it
     assert not p.color_augment and not TrainConfig.colab_t4().color_augment
     assert TrainConfig.cpu().color_augment
