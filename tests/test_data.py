@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import os
 import tarfile
 import warnings
 import zipfile
@@ -507,6 +508,41 @@ def test_bsd100_archive_download_from_local_server(monkeypatch, tmp_path):
     assert list(got) == ["001", "002", "003"]
     assert all(np.array_equal(got[k], imgs[k]) for k in got)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["BSD100"]  # no temporary files left
+
+
+def test_an_interrupted_archive_download_leaves_no_partial_test_set(monkeypatch, tmp_path):
+    """BSD100/Urban100 have no checksums: a folder holding some of their images would be taken for the
+    whole set (scores that look comparable and are not), so the images go into place all at once."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for i in range(3):
+            data = _png_bytes(_rand_img(8, 8, seed=i))
+            info = tarfile.TarInfo(f"BSD100_HR/{i:03d}.png")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    moved = []
+    real_rename, real_replace = os.rename, os.replace
+
+    def interrupted(move):
+        def wrapper(src, dst, *args, **kwargs):
+            if str(src).endswith(".png"):  # one image placed, then Ctrl-C
+                moved.append(src)
+                if len(moved) == 2:
+                    raise KeyboardInterrupt
+            return move(src, dst, *args, **kwargs)
+        return wrapper
+
+    with LocalServer({"/BSD100/resolve/main/data/BSD100_HR.tar.gz": buf.getvalue()}) as srv:
+        monkeypatch.setattr(bm, "HF_BASE_URL", srv.url)
+        monkeypatch.setattr(os, "rename", interrupted(real_rename))
+        monkeypatch.setattr(os, "replace", interrupted(real_replace))
+        with pytest.warns(UserWarning, match="no published checksum"), pytest.raises(KeyboardInterrupt):
+            load_benchmark("BSD100", root=tmp_path, download=True)
+        monkeypatch.setattr(os, "rename", real_rename)
+        monkeypatch.setattr(os, "replace", real_replace)
+        assert not (tmp_path / "BSD100").exists() or not any((tmp_path / "BSD100").iterdir())
+        with pytest.warns(UserWarning, match="no published checksum"):
+            assert len(load_benchmark("BSD100", root=tmp_path, download=True)) == 3  # the next try: all
 
 
 def test_download_div2k_from_local_server(monkeypatch, tmp_path):

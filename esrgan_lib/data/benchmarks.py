@@ -12,7 +12,6 @@ Images live in ``<root>/<name>/`` with ``root`` = the ``root`` argument, else ``
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -129,9 +128,17 @@ def download_benchmark(name: str, root: str | os.PathLike | None = None, *, prog
         images = sorted(p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
         if not images:
             raise ValueError(f"the archive {url} holds no image files")
-        folder.mkdir(exist_ok=True)
-        for p in images:  # flatten whatever folder layout the archive uses
-            shutil.move(str(p), folder / p.name)
+        staged = Path(tmp) / name  # flattened, whatever folder layout the archive uses
+        staged.mkdir()
+        for p in images:
+            os.replace(p, staged / p.name)
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        if not folder.exists():  # the whole set at once: no checksums would reveal a partial one
+            os.replace(staged, folder)
+        else:  # a folder of the user's: the images are added to it
+            for p in staged.iterdir():
+                os.replace(p, folder / p.name)
     return folder
 
 
