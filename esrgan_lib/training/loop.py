@@ -1,10 +1,11 @@
 """``Trainer``: the training loop of both stages, one process or DDP under torchrun, read top to bottom.
 
 ``__init__`` builds the run: data (before any process group), device and processes, models, optimisers,
-DDP, loader. ``_step`` is one optimisation step: stage psnr, the pixel loss; stage gan (BasicSR's order,
-as notebook 09 writes it by hand), the generator step with D frozen (pixel + perceptual + adversarial),
-then the discriminator step on the detached SR batch (the recipe's real/fake terms + gradient penalty),
-then schedulers and EMA. ``fit`` loops, logs, validates and saves (the files: ``checkpoints``).
+DDP, the data stream (``train_data.Batches``). ``_step`` is one optimisation step: stage psnr, the pixel
+loss; stage gan (BasicSR's order, as notebook 09 writes it by hand), the generator step with D frozen
+(pixel + perceptual + adversarial), then the discriminator step on the detached SR batch (the recipe's
+real/fake terms + gradient penalty), then schedulers and EMA. ``fit`` loops, logs, validates and saves
+(the files: ``checkpoints``).
 
 Host syncs: the loss terms are summed on the device (``meter.LossMeter``) and copied to the host at THE
 SYNC POINT, once per logged step (and before validation and checkpoints), with the stop flags, so that
