@@ -139,6 +139,10 @@ def run_metadata(trainer) -> dict:
     """What goes into every exported generator of ``trainer`` (a ``Trainer``): recipe, data, step,
     validation PSNR, VGG weights."""
     config, step, last_val = trainer.config, trainer.step, trainer.last_val
+    if trainer.perceptual is not None:
+        vgg_weights = trainer.perceptual.weights_source
+    else:
+        vgg_weights = "none (stage psnr)" if config.stage == "psnr" else "unused (perceptual_weight=0)"
     meta = {
         "preset": config.preset,
         "stage": config.stage,
@@ -146,8 +150,7 @@ def run_metadata(trainer) -> dict:
         "steps": step,
         "data": config.data or f"scikit-image sample photos (minus {', '.join(VAL_SAMPLE_NAMES)})",
         "val_data": config.val_data or f"scikit-image {', '.join(VAL_SAMPLE_NAMES)}",
-        "vgg_weights": ("none (stage psnr)" if config.stage == "psnr" else "unused (perceptual_weight=0)"
-                        if trainer.perceptual is None else trainer.perceptual.weights_source),
+        "vgg_weights": vgg_weights,
         "precision": trainer.precision,
         "batch_size": config.batch_size,
         "hr_size": config.hr_size,

@@ -60,7 +60,6 @@ class Trainer:
         images = train_images if train_images is not None else training_images(c)
         # 2. this process's device and the process group (torchrun), precision, memory format
         self.device, self.dist = device_and_processes(c.device)
-        self.is_main = self.dist.is_main
         self.precision = runtime.pick_precision(self.device, c.precision)  # "bf16" | "fp16" | "fp32"
         channels_last = c.channels_last if c.channels_last is not None else self.device.type == "cuda"
         self.memory_format = mf = torch.channels_last if channels_last else torch.contiguous_format
@@ -71,7 +70,6 @@ class Trainer:
             self.pretrained = ckpt.load_pretrained(self.generator, c.pretrained)
         self.generator.to(self.device, memory_format=mf)
         self.ema = ModelEMA(self.generator, c.ema_decay) if c.ema_decay > 0 else None
-        self.eval_model = self.ema.module if self.ema is not None else self.generator  # validated, exported
         self.opt_g, self.sched_g = self._adam(self.generator, c.lr_g, c.betas_g)
         # 4. stage gan: the recipe (d_loss, g_loss, penalty), D and its optimiser, the VGG19 loss
         self.recipe = GAN_RECIPES[c.gan] if c.stage == "gan" else None
@@ -107,6 +105,15 @@ class Trainer:
         if found is not None:  # networks, optimisers, RNGs, data position; log.jsonl cut to that step
             ckpt.restore_run(self, *found)
             self.last_checkpoint = (found[1], self.step)
+
+    @property
+    def is_main(self) -> bool:
+        return self.dist.is_main
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """The model validated and exported: the EMA copy (or the generator without EMA)."""
+        return self.ema.module if self.ema is not None else self.generator
 
     def _adam(self, module, lr, betas):
         opt = torch.optim.Adam(module.parameters(), lr=lr, betas=betas)
